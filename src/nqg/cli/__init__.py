@@ -1,0 +1,124 @@
+"""The ``nqg`` command line: ``list``, ``run``, ``reproduce`` and the domain commands.
+
+The CLI parses and validates, calls library functions and prints; no physics lives here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nqg.cli.apps import fields_app, gravity_app, quantum_app
+from nqg.cli.common import (
+    JsonOpt,
+    NqgGroup,
+    QuickOpt,
+    QuietOpt,
+    ResumeOpt,
+    SeedOpt,
+    emit,
+    fail,
+)
+
+app = typer.Typer(
+    cls=NqgGroup,
+    help="nqg: neural networks, quantum systems and gravity.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(gravity_app, name="gravity")
+app.add_typer(quantum_app, name="quantum")
+app.add_typer(fields_app, name="fields")
+
+for _module in ("gravity", "quantum", "fields_correlators", "fields_path_integral"):
+    importlib.import_module(f"nqg.cli.{_module}")  # registers the domain commands
+
+
+@app.callback()
+def _root(
+    float32: Annotated[bool, typer.Option("--float32", help="Compute in float32 instead of float64.")] = False,
+) -> None:
+    if float32:
+        from nqg import set_precision
+
+        set_precision("float32")
+
+
+@app.command("list")
+def list_experiments() -> None:
+    """List the experiments, one line each."""
+    from nqg.experiments import registry
+
+    for exp in registry().values():
+        ref = f" [{exp.reference}]" if exp.reference else ""
+        print(f"{exp.name:<24} {exp.description}{ref}")
+
+
+@app.command("run")
+def run(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `nqg list`).")],
+    quick: QuickOpt = False,
+    seed: SeedOpt = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: results/NAME].")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a parameter: key=value.")] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    resume: ResumeOpt = False,
+) -> None:
+    """Run one experiment and write OUT/result.json with its figures."""
+    from nqg import experiments
+
+    exp = experiments.get(name)
+    overrides = experiments.parse_overrides(exp, set_ or [], quick)
+    out = out or Path("results") / name
+    result = experiments.run_experiment(
+        name, quick=quick, seed=seed, out=out, overrides=overrides, quiet=quiet or json_out, resume=resume
+    )
+    emit(result, out, json_out=json_out, quiet=quiet)
+
+
+@app.command("reproduce")
+def reproduce(
+    quick: QuickOpt = False,
+    only: Annotated[str | None, typer.Option("--only", help="Comma-separated experiment names.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("results"),
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the experiments and write OUT/report.html, OUT/report.md and OUT/NAME/result.json."""
+    from rich.console import Console
+
+    from nqg.report import reproduce as run_all
+
+    console = Console(stderr=True, quiet=quiet)
+    names = [s.strip() for s in only.split(",") if s.strip()] if only else None
+
+    def on_start(name: str, i: int, n: int) -> None:
+        console.print(f"[bold][{i + 1}/{n}][/bold] {name} ...")
+
+    outcomes = run_all(names, quick=quick, seed=seed, out=out, quiet=quiet, on_start=on_start)
+    for o in outcomes:
+        if o.error is not None:
+            console.print(f"[red]ERROR[/red] {o.name}: {o.error}")
+        else:
+            assert o.result is not None
+            n_pass = sum(c["passed"] for c in o.result.checks)
+            colour = "green" if n_pass == len(o.result.checks) else "yellow"
+            console.print(f"[{colour}]{n_pass}/{len(o.result.checks)} checks[/{colour}] {o.name} ({o.elapsed_s:.1f} s)")
+    console.print(f"wrote {out / 'report.html'} and {out / 'report.md'}")
+    if any(o.error is not None for o in outcomes):
+        fail(f"{sum(o.error is not None for o in outcomes)} experiment(s) failed; see {out / 'report.md'}", 1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="nqg")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

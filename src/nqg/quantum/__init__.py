@@ -1,0 +1,1 @@
+"""Quantum vertex: neural-network quantum states optimised by variational Monte Carlo."""

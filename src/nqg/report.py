@@ -1,0 +1,204 @@
+"""``nqg reproduce``: run experiments and write a self-contained report (HTML and Markdown).
+
+The HTML embeds every figure (base64 PNG), so ``report.html`` can be mailed or archived
+alone. For each experiment it shows a table of our values beside the reference values and
+their sources, and the pass/fail of each check.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nqg import experiments
+from nqg.results import Result, atomic_write_text, software_versions
+
+
+@dataclass
+class Outcome:
+    """One experiment of a reproduction: its result, or the error that stopped it."""
+
+    name: str
+    result: Result | None = None
+    error: str | None = None
+    elapsed_s: float = 0.0
+
+
+def fmt_value(entry: dict[str, Any] | None) -> str:
+    """'value ± error unit' with the error's precision (two significant digits)."""
+    if not entry or entry.get("value") is None:
+        return ""
+    value, error, unit = entry["value"], entry.get("error"), entry.get("unit", "")
+    if error is not None and error > 0:
+        import math
+
+        digits = max(0, 1 - int(math.floor(math.log10(error))))
+        text = f"{value:.{digits}f} ± {error:.{digits}f}" if digits < 12 else f"{value:.6g} ± {error:.2g}"
+    else:
+        text = f"{value:.6g}"
+    return f"{text} {unit}".strip()
+
+
+def comparison_rows(result: Result) -> list[dict[str, str]]:
+    """Rows of (quantity, ours, reference, source), metrics first, then references alone."""
+    rows = []
+    for name, metric in result.metrics.items():
+        ref = result.references.get(name)
+        rows.append(
+            {
+                "quantity": name,
+                "ours": fmt_value(metric),
+                "reference": fmt_value(ref),
+                "source": (ref or {}).get("source", ""),
+            }
+        )
+    for name, ref in result.references.items():
+        if name not in result.metrics:
+            rows.append({"quantity": name, "ours": "", "reference": fmt_value(ref), "source": ref.get("source", "")})
+    return rows
+
+
+def reproduce(
+    names: Sequence[str] | None,
+    *,
+    quick: bool,
+    seed: int,
+    out: Path,
+    quiet: bool = True,
+    on_start: Callable[[str, int, int], None] | None = None,
+) -> list[Outcome]:
+    """Run the named experiments (all when None) into ``out/NAME`` and write the reports."""
+    selected = list(names) if names else list(experiments.registry())
+    for name in selected:
+        experiments.get(name)  # validate every name before running anything
+    outcomes = []
+    for i, name in enumerate(selected):
+        if on_start is not None:
+            on_start(name, i, len(selected))
+        t0 = time.perf_counter()
+        try:
+            res = experiments.run_experiment(name, quick=quick, seed=seed, out=out / name, quiet=quiet)
+            outcomes.append(Outcome(name, result=res, elapsed_s=time.perf_counter() - t0))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one failing experiment must not hide the others
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            outcomes.append(Outcome(name, error=detail, elapsed_s=time.perf_counter() - t0))
+    write_reports(outcomes, out, quick=quick, seed=seed)
+    return outcomes
+
+
+def write_reports(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: int) -> None:
+    atomic_write_text(out / "report.md", render_markdown(outcomes, quick=quick, seed=seed))
+    atomic_write_text(out / "report.html", render_html(outcomes, out, quick=quick, seed=seed))
+
+
+def _status(o: Outcome) -> str:
+    if o.error is not None:
+        return "error"
+    assert o.result is not None
+    n_pass = sum(c["passed"] for c in o.result.checks)
+    return f"{n_pass}/{len(o.result.checks)} checks passed"
+
+
+def render_markdown(outcomes: Sequence[Outcome], *, quick: bool, seed: int) -> str:
+    lines = [
+        "# nqg reproduction report",
+        "",
+        f"Setting: {'quick' if quick else 'full'}, seed {seed}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in software_versions().items()),
+        "",
+        "| experiment | status | time (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {o.name} | {_status(o)} | {o.elapsed_s:.1f} |" for o in outcomes]
+    for o in outcomes:
+        lines += ["", f"## {o.name}", ""]
+        if o.error is not None:
+            lines += [f"**Failed:** `{o.error}`"]
+            continue
+        assert o.result is not None
+        lines += ["| quantity | ours | reference | source |", "|---|---|---|---|"]
+        lines += [f"| {r['quantity']} | {r['ours']} | {r['reference']} | {r['source']} |" for r in comparison_rows(o.result)]
+        if o.result.checks:
+            lines += ["", "| check | result | detail |", "|---|---|---|"]
+            lines += [
+                f"| {c['name']} | {'PASS' if c['passed'] else 'FAIL'} | {c['detail']} |" for c in o.result.checks
+            ]
+        lines += [""] + [f"![{f}]({o.name}/{f})" for f in o.result.figures]
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3}.pass{color:#176b2c;font-weight:bold}.fail{color:#b00020;font-weight:bold}
+img{max-width:100%;border:1px solid #eee;margin:.4em 0}code{background:#f6f6f6;padding:0 .2em}
+details{margin:.5em 0}
+"""
+
+
+def _table(rows: list[dict[str, str]], cols: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: int) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>nqg reproduction report</title>",
+        f"<style>{_CSS}</style></head><body><h1>nqg reproduction report</h1>",
+        f"<p>Setting: <b>{'quick' if quick else 'full'}</b>, seed {seed}. Versions: "
+        + esc(", ".join(f"{k} {v}" for k, v in software_versions().items()))
+        + "</p>",
+    ]
+    summary = "".join(
+        f"<tr><td><a href='#{esc(o.name)}'>{esc(o.name)}</a></td>"
+        f"<td class='{'fail' if o.error or (o.result and not o.result.passed) else 'pass'}'>{esc(_status(o))}</td>"
+        f"<td>{o.elapsed_s:.1f}</td></tr>"
+        for o in outcomes
+    )
+    parts.append(f"<table><tr><th>experiment</th><th>status</th><th>time (s)</th></tr>{summary}</table>")
+    for o in outcomes:
+        parts.append(f"<h2 id='{esc(o.name)}'>{esc(o.name)}</h2>")
+        if o.error is not None:
+            parts.append(f"<p class='fail'>Failed: <code>{esc(o.error)}</code></p>")
+            continue
+        res = o.result
+        assert res is not None
+        parts.append(_table(comparison_rows(res), ["quantity", "ours", "reference", "source"]))
+        if res.checks:
+            rows = "".join(
+                f"<tr><td>{esc(c['name'])}</td><td class='{'pass' if c['passed'] else 'fail'}'>"
+                f"{'PASS' if c['passed'] else 'FAIL'}</td><td>{esc(c['detail'])}</td></tr>"
+                for c in res.checks
+            )
+            parts.append(f"<table><tr><th>check</th><th>result</th><th>detail</th></tr>{rows}</table>")
+        for name, rows in res.tables.items():
+            cols = list(rows[0]) if rows else []
+            parts.append(f"<details><summary>table: {esc(name)} ({len(rows)} rows)</summary>")
+            parts.append(_table([{c: _short(r.get(c)) for c in cols} for r in rows[:200]], cols) + "</details>")
+        for fig in res.figures:
+            path = out / o.name / fig
+            if path.exists() and path.suffix.lower() == ".png":
+                data = base64.b64encode(path.read_bytes()).decode("ascii")
+                parts.append(f"<figure><img alt='{esc(fig)}' src='data:image/png;base64,{data}'><figcaption>{esc(fig)}</figcaption></figure>")
+        params = esc(", ".join(f"{k}={v}" for k, v in res.params.items()))
+        parts.append(f"<details><summary>parameters</summary><p><code>{params}</code></p></details>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return "" if value is None else str(value)

@@ -1,0 +1,71 @@
+"""Run a computation into a result folder, all or nothing.
+
+:func:`run_into` stages every file of a run in a hidden sibling folder, writes ``result.json``
+there, and only when the run has succeeded moves the files into the user's folder (each by an
+atomic rename, ``result.json`` last). A failed or interrupted run leaves the user's folder as it
+was, apart from ``checkpoints/`` which lets ``--resume`` continue it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from nqg.results import RESULT_FILE, Result, software_versions
+from nqg.spec import RunContext
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move staged files into ``out`` (atomic rename per file; result.json last)."""
+    files = sorted(p for p in staging.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == RESULT_FILE)
+    for src in files:
+        dst = out / src.relative_to(staging)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+
+
+def run_into(
+    out: str | os.PathLike,
+    fn: Callable[[RunContext], Result],
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    quiet: bool = False,
+    resume: bool = False,
+) -> Result:
+    """Run ``fn(ctx)`` and publish its result and files into ``out``.
+
+    ``fn`` writes figures and arrays into ``ctx.out_dir`` (the staging folder) and returns a
+    :class:`Result`; ``elapsed_s`` and ``versions`` are filled in here.
+    """
+    out = Path(out)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    checkpoints = out / CHECKPOINT_DIR
+    ctx = RunContext(
+        out_dir=staging, seed=seed, quick=quick, quiet=quiet, resume=resume, checkpoint_dir=checkpoints
+    )
+    start = time.perf_counter()
+    try:
+        result = fn(ctx)
+        result.seed = seed
+        result.quick = quick
+        result.elapsed_s = round(time.perf_counter() - start, 3)
+        result.versions = software_versions()
+        result.write(staging)
+        out.mkdir(parents=True, exist_ok=True)
+        _publish(staging, out)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if out.exists() and not any(out.iterdir()):
+            out.rmdir()
+    return result

@@ -1,0 +1,135 @@
+"""The CLI conventions (DESIGN.md) and the report, on a small experiment injected into the registry."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import optax
+import pytest
+from typer.testing import CliRunner
+
+import nqg.experiments as experiments
+from nqg.cli import app
+from nqg.results import Result, save_figure
+from nqg.spec import Experiment
+from nqg.train import minimize
+
+
+def run_toy(cfg, ctx):
+    """Fit a straight line; report the slope against the truth."""
+    key = jax.random.PRNGKey(ctx.seed)
+    x = jnp.linspace(0, 1, 20)
+    y = cfg["slope"] * x + 0.01 * jax.random.normal(key, x.shape)
+    fit = minimize(lambda p, k: jnp.mean((p * x - y) ** 2), jnp.zeros(()), optax.adam(0.1),
+                   steps=cfg["steps"], key=key, ctx=ctx, name="line")
+    res = Result("toy")
+    res.add_metric("slope", fit.state.params, error=0.01)
+    res.add_reference("slope", cfg["slope"], source="construction")
+    res.add_check("slope within 5%", abs(fit.state.params / cfg["slope"] - 1) < 0.05, f"{float(fit.state.params):.4f}")
+    fig, ax = plt.subplots()
+    ax.plot(fit.history["loss"])
+    save_figure(fig, ctx.out_dir, "loss.png", res)
+    return res
+
+
+def run_broken(cfg, ctx):
+    raise RuntimeError("deliberately broken")
+
+
+TOY = Experiment("toy", "a line fit", {"slope": 2.0, "steps": 400, "label": "a"}, run_toy, quick={"steps": 300})
+BROKEN = Experiment("broken", "always fails", {}, run_broken)
+
+
+@pytest.fixture
+def toy_registry(monkeypatch):
+    monkeypatch.setattr(experiments, "registry", lambda: {"toy": TOY, "broken": BROKEN})
+
+
+runner = CliRunner()
+
+
+def test_run_writes_result_and_json_stdout(tmp_path, toy_registry):
+    out = tmp_path / "toy"
+    r = runner.invoke(app, ["run", "toy", "--quick", "--out", str(out), "--seed", "1", "--json", "--set", "slope=3"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data == json.loads((out / "result.json").read_text())
+    assert data["params"]["slope"] == 3.0 and data["params"]["steps"] == 300 and data["quick"] is True
+    assert data["checks"][0]["passed"] and data["figures"] == ["loss.png"]
+    assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nope"], "unknown experiment 'nope'"),
+        (["run", "toy", "--set", "bogus=1"], "unknown parameter 'bogus'"),
+        (["run", "toy", "--set", "steps=many"], "parameter 'steps' expects int"),
+        (["run", "toy", "--set", "steps"], "--set expects key=value"),
+        (["run", "toy", "--seed", "x"], "seed"),
+        (["reproduce", "--only", "toy,nope"], "unknown experiment 'nope'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, toy_registry, args, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("nqg: error:")
+    assert "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reproduce_writes_self_contained_report(tmp_path, toy_registry):
+    r = runner.invoke(app, ["reproduce", "--quick", "--only", "toy", "--out", str(tmp_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html and "construction" in html and "PASS" in html
+    md = (tmp_path / "report.md").read_text()
+    assert "| slope |" in md and "toy/loss.png" in md
+    assert Result.read(tmp_path / "toy").experiment == "toy"
+
+
+def test_reproduce_reports_a_failing_experiment_and_exits_1(tmp_path, toy_registry):
+    r = runner.invoke(app, ["reproduce", "--only", "toy,broken", "--quick", "--out", str(tmp_path), "--quiet"])
+    assert r.exit_code == 1
+    md = (tmp_path / "report.md").read_text()
+    assert "deliberately broken" in md and "| toy | 1/1 checks passed" in md
+
+
+def test_resume_after_interrupt_matches(tmp_path, toy_registry, monkeypatch):
+    import nqg.train as train
+
+    ref = experiments.run_experiment("toy", out=tmp_path / "ref", seed=2)
+    real_jit = jax.jit
+
+    def flaky_jit(fn, **kw):
+        compiled, calls = real_jit(fn, **kw), {"n": 0}
+
+        def wrapper(*a):
+            calls["n"] += 1
+            if calls["n"] > 2:
+                raise KeyboardInterrupt
+            return compiled(*a)
+
+        return wrapper
+
+    with monkeypatch.context() as m:
+        m.setattr(train.jax, "jit", flaky_jit)
+        r = runner.invoke(app, ["run", "toy", "--out", str(tmp_path / "run"), "--seed", "2"])
+    assert r.exit_code == 130 and "--resume" in r.stderr
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["checkpoints"]
+    r = runner.invoke(app, ["run", "toy", "--out", str(tmp_path / "run"), "--seed", "2", "--resume", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["metrics"]["slope"] == ref.metrics["slope"]
+
+
+def test_console_script_lists_experiments():
+    exe = Path(sys.executable).with_name("nqg")
+    r = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    names = [line.split()[0] for line in r.stdout.splitlines()]
+    assert names == list(experiments.registry())
