@@ -4,4 +4,4 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import nqg  # noqa: E402,F401  (turns on float64)
+import nqg  # noqa: F401  (turns on float64)

@@ -56,7 +56,9 @@ def parse_overrides(exp: Experiment, pairs: list[str], quick: bool = False) -> d
             raise NqgInputError(f"--set expects key=value, got {pair!r}")
         key, raw = (s.strip() for s in pair.split("=", 1))
         if key not in cfg:
-            raise NqgInputError(f"unknown parameter {key!r} for {exp.name}; allowed: {', '.join(sorted(cfg))}")
+            raise NqgInputError(
+                f"unknown parameter {key!r} for {exp.name}; allowed: {', '.join(sorted(cfg))}"
+            )
         out[key] = _coerce(raw, cfg[key], key)
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -36,9 +37,7 @@ def fmt_value(entry: dict[str, Any] | None) -> str:
         return ""
     value, error, unit = entry["value"], entry.get("error"), entry.get("unit", "")
     if error is not None and error > 0:
-        import math
-
-        digits = max(0, 1 - int(math.floor(math.log10(error))))
+        digits = max(0, 1 - math.floor(math.log10(error)))
         text = f"{value:.{digits}f} ± {error:.{digits}f}" if digits < 12 else f"{value:.6g} ± {error:.2g}"
     else:
         text = f"{value:.6g}"
@@ -60,7 +59,9 @@ def comparison_rows(result: Result) -> list[dict[str, str]]:
         )
     for name, ref in result.references.items():
         if name not in result.metrics:
-            rows.append({"quantity": name, "ours": "", "reference": fmt_value(ref), "source": ref.get("source", "")})
+            rows.append(
+                {"quantity": name, "ours": "", "reference": fmt_value(ref), "source": ref.get("source", "")}
+            )
     return rows
 
 
@@ -107,6 +108,10 @@ def _status(o: Outcome) -> str:
     return f"{n_pass}/{len(o.result.checks)} checks passed"
 
 
+def _css_class(o: Outcome) -> str:
+    return "fail" if o.error or (o.result is not None and not o.result.passed) else "pass"
+
+
 def render_markdown(outcomes: Sequence[Outcome], *, quick: bool, seed: int) -> str:
     lines = [
         "# nqg reproduction report",
@@ -125,11 +130,15 @@ def render_markdown(outcomes: Sequence[Outcome], *, quick: bool, seed: int) -> s
             continue
         assert o.result is not None
         lines += ["| quantity | ours | reference | source |", "|---|---|---|---|"]
-        lines += [f"| {r['quantity']} | {r['ours']} | {r['reference']} | {r['source']} |" for r in comparison_rows(o.result)]
+        lines += [
+            f"| {r['quantity']} | {r['ours']} | {r['reference']} | {r['source']} |"
+            for r in comparison_rows(o.result)
+        ]
         if o.result.checks:
             lines += ["", "| check | result | detail |", "|---|---|---|"]
             lines += [
-                f"| {c['name']} | {'PASS' if c['passed'] else 'FAIL'} | {c['detail']} |" for c in o.result.checks
+                f"| {c['name']} | {'PASS' if c['passed'] else 'FAIL'} | {c['detail']} |"
+                for c in o.result.checks
             ]
         lines += [""] + [f"![{f}]({o.name}/{f})" for f in o.result.figures]
     return "\n".join(lines) + "\n"
@@ -146,7 +155,9 @@ details{margin:.5em 0}
 
 def _table(rows: list[dict[str, str]], cols: Sequence[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -161,7 +172,7 @@ def render_html(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: in
     ]
     summary = "".join(
         f"<tr><td><a href='#{esc(o.name)}'>{esc(o.name)}</a></td>"
-        f"<td class='{'fail' if o.error or (o.result and not o.result.passed) else 'pass'}'>{esc(_status(o))}</td>"
+        f"<td class='{_css_class(o)}'>{esc(_status(o))}</td>"
         f"<td>{o.elapsed_s:.1f}</td></tr>"
         for o in outcomes
     )
@@ -184,12 +195,15 @@ def render_html(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: in
         for name, rows in res.tables.items():
             cols = list(rows[0]) if rows else []
             parts.append(f"<details><summary>table: {esc(name)} ({len(rows)} rows)</summary>")
-            parts.append(_table([{c: _short(r.get(c)) for c in cols} for r in rows[:200]], cols) + "</details>")
+            parts.append(
+                _table([{c: _short(r.get(c)) for c in cols} for r in rows[:200]], cols) + "</details>"
+            )
         for fig in res.figures:
             path = out / o.name / fig
             if path.exists() and path.suffix.lower() == ".png":
                 data = base64.b64encode(path.read_bytes()).decode("ascii")
-                parts.append(f"<figure><img alt='{esc(fig)}' src='data:image/png;base64,{data}'><figcaption>{esc(fig)}</figcaption></figure>")
+                img = f"<img alt='{esc(fig)}' src='data:image/png;base64,{data}'>"
+                parts.append(f"<figure>{img}<figcaption>{esc(fig)}</figcaption></figure>")
         params = esc(", ".join(f"{k}={v}" for k, v in res.params.items()))
         parts.append(f"<details><summary>parameters</summary><p><code>{params}</code></p></details>")
     parts.append("</body></html>")

@@ -73,7 +73,9 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
-def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]] | np.ndarray) -> Path:
+def write_csv(
+    path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]] | np.ndarray
+) -> Path:
     """Write a CSV file with a header row atomically. ``rows`` is a 2-D array or rows of values."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

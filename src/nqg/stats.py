@@ -58,7 +58,9 @@ def autocorrelation(samples: Any) -> jnp.ndarray:
     f = jnp.fft.rfft(xc, n=2 * n, axis=-1)
     acov = jnp.fft.irfft(f * jnp.conj(f), n=2 * n, axis=-1)[..., :n]
     acov = jnp.mean(acov, axis=0)
-    return jnp.where(acov[0] > 0, acov / jnp.where(acov[0] > 0, acov[0], 1.0), jnp.zeros_like(acov).at[0].set(1.0))
+    return jnp.where(
+        acov[0] > 0, acov / jnp.where(acov[0] > 0, acov[0], 1.0), jnp.zeros_like(acov).at[0].set(1.0)
+    )
 
 
 def integrated_autocorrelation_time(samples: Any, c: float = SOKAL_C) -> jnp.ndarray:

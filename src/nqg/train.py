@@ -75,7 +75,9 @@ def load_checkpoint(path: Path, like: Any) -> tuple[Any, int, dict[str, np.ndarr
     with np.load(path) as data:
         n_saved = sum(1 for k in data.files if k.startswith("leaf_"))
         if n_saved != len(leaves):
-            raise NqgInputError(f"checkpoint {path} does not match this run ({n_saved} arrays, expected {len(leaves)})")
+            raise NqgInputError(
+                f"checkpoint {path} does not match this run ({n_saved} arrays, expected {len(leaves)})"
+            )
         new = []
         for i, leaf in enumerate(leaves):
             saved = data[f"leaf_{i}"]
@@ -83,7 +85,9 @@ def load_checkpoint(path: Path, like: Any) -> tuple[Any, int, dict[str, np.ndarr
                 new.append(jax.random.wrap_key_data(jnp.asarray(saved), impl=jax.random.key_impl(leaf)))
                 continue
             if saved.shape != leaf.shape:
-                raise NqgInputError(f"checkpoint {path} does not match this run (array {i}: {saved.shape} vs {leaf.shape})")
+                raise NqgInputError(
+                    f"checkpoint {path} does not match this run (array {i}: {saved.shape} vs {leaf.shape})"
+                )
             new.append(jnp.asarray(saved, dtype=leaf.dtype))
         step = int(data["__step__"])
         history = {k[len("history_") :]: data[k] for k in data.files if k.startswith("history_")}
@@ -224,7 +228,11 @@ def run_loop(
                 if ckpt is not None:
                     save_checkpoint(ckpt, arrays, start, history())
                 where = f" (last finite state checkpointed at step {start}: {ckpt})" if ckpt else ""
-                at = f"at step {start + bad}" if bad is not None else f"between steps {start} and {start + length}"
+                at = (
+                    f"at step {start + bad}"
+                    if bad is not None
+                    else f"between steps {start} and {start + length}"
+                )
                 raise TrainingDivergedError(f"{name}: NaN or inf {at}{where}")
             arrays = new_arrays
             for key, value in metrics.items():

@@ -24,12 +24,21 @@ def run_toy(cfg, ctx):
     key = jax.random.PRNGKey(ctx.seed)
     x = jnp.linspace(0, 1, 20)
     y = cfg["slope"] * x + 0.01 * jax.random.normal(key, x.shape)
-    fit = minimize(lambda p, k: jnp.mean((p * x - y) ** 2), jnp.zeros(()), optax.adam(0.1),
-                   steps=cfg["steps"], key=key, ctx=ctx, name="line")
+    fit = minimize(
+        lambda p, k: jnp.mean((p * x - y) ** 2),
+        jnp.zeros(()),
+        optax.adam(0.1),
+        steps=cfg["steps"],
+        key=key,
+        ctx=ctx,
+        name="line",
+    )
     res = Result("toy")
     res.add_metric("slope", fit.state.params, error=0.01)
     res.add_reference("slope", cfg["slope"], source="construction")
-    res.add_check("slope within 5%", abs(fit.state.params / cfg["slope"] - 1) < 0.05, f"{float(fit.state.params):.4f}")
+    res.add_check(
+        "slope within 5%", abs(fit.state.params / cfg["slope"] - 1) < 0.05, f"{float(fit.state.params):.4f}"
+    )
     fig, ax = plt.subplots()
     ax.plot(fit.history["loss"])
     save_figure(fig, ctx.out_dir, "loss.png", res)
@@ -40,7 +49,9 @@ def run_broken(cfg, ctx):
     raise RuntimeError("deliberately broken")
 
 
-TOY = Experiment("toy", "a line fit", {"slope": 2.0, "steps": 400, "label": "a"}, run_toy, quick={"steps": 300})
+TOY = Experiment(
+    "toy", "a line fit", {"slope": 2.0, "steps": 400, "label": "a"}, run_toy, quick={"steps": 300}
+)
 BROKEN = Experiment("broken", "always fails", {}, run_broken)
 
 
@@ -54,7 +65,9 @@ runner = CliRunner()
 
 def test_run_writes_result_and_json_stdout(tmp_path, toy_registry):
     out = tmp_path / "toy"
-    r = runner.invoke(app, ["run", "toy", "--quick", "--out", str(out), "--seed", "1", "--json", "--set", "slope=3"])
+    r = runner.invoke(
+        app, ["run", "toy", "--quick", "--out", str(out), "--seed", "1", "--json", "--set", "slope=3"]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data == json.loads((out / "result.json").read_text())
@@ -74,11 +87,15 @@ def test_run_writes_result_and_json_stdout(tmp_path, toy_registry):
         (["reproduce", "--only", "toy,nope"], "unknown experiment 'nope'"),
     ],
 )
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, toy_registry, args, message, monkeypatch):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    tmp_path, toy_registry, args, message, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
     assert r.exit_code == 2
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("nqg: error:")
+    assert (
+        message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("nqg: error:")
+    )
     assert "Traceback" not in r.output
     assert list(tmp_path.iterdir()) == []
 
@@ -94,7 +111,9 @@ def test_reproduce_writes_self_contained_report(tmp_path, toy_registry):
 
 
 def test_reproduce_reports_a_failing_experiment_and_exits_1(tmp_path, toy_registry):
-    r = runner.invoke(app, ["reproduce", "--only", "toy,broken", "--quick", "--out", str(tmp_path), "--quiet"])
+    r = runner.invoke(
+        app, ["reproduce", "--only", "toy,broken", "--quick", "--out", str(tmp_path), "--quiet"]
+    )
     assert r.exit_code == 1
     md = (tmp_path / "report.md").read_text()
     assert "deliberately broken" in md and "| toy | 1/1 checks passed" in md
@@ -122,7 +141,9 @@ def test_resume_after_interrupt_matches(tmp_path, toy_registry, monkeypatch):
         r = runner.invoke(app, ["run", "toy", "--out", str(tmp_path / "run"), "--seed", "2"])
     assert r.exit_code == 130 and "--resume" in r.stderr
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["checkpoints"]
-    r = runner.invoke(app, ["run", "toy", "--out", str(tmp_path / "run"), "--seed", "2", "--resume", "--json"])
+    r = runner.invoke(
+        app, ["run", "toy", "--out", str(tmp_path / "run"), "--seed", "2", "--resume", "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["metrics"]["slope"] == ref.metrics["slope"]
 

@@ -17,7 +17,11 @@ def noisy_quadratic(params, key):
 
 def test_minimize_converges_and_records_history():
     res = train.minimize(
-        lambda p, k: jnp.sum((p - 3.0) ** 2), jnp.zeros(3), optax.adam(0.1), steps=300, key=jax.random.PRNGKey(0)
+        lambda p, k: jnp.sum((p - 3.0) ** 2),
+        jnp.zeros(3),
+        optax.adam(0.1),
+        steps=300,
+        key=jax.random.PRNGKey(0),
     )
     np.testing.assert_allclose(res.state.params, 3.0, atol=1e-4)
     assert res.history["loss"].shape == (300,) and res.steps == 300
@@ -30,7 +34,9 @@ def test_minimize_aux_and_static_leaves():
     def loss(p, key):
         return jnp.sum(p["w"] ** 2) * p["n"], {"w0": p["w"][0]}
 
-    res = train.minimize(loss, params, optax.sgd(0.05), steps=7, key=jax.random.PRNGKey(1), has_aux=True, chunk=3)
+    res = train.minimize(
+        loss, params, optax.sgd(0.05), steps=7, key=jax.random.PRNGKey(1), has_aux=True, chunk=3
+    )
     assert res.state.params["n"] == 4
     np.testing.assert_allclose(res.history["w0"], 0.6 ** np.arange(7))
 

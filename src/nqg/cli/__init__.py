@@ -41,7 +41,9 @@ for _module in ("gravity", "quantum", "fields_correlators", "fields_path_integra
 
 @app.callback()
 def _root(
-    float32: Annotated[bool, typer.Option("--float32", help="Compute in float32 instead of float64.")] = False,
+    float32: Annotated[
+        bool, typer.Option("--float32", help="Compute in float32 instead of float64.")
+    ] = False,
 ) -> None:
     if float32:
         from nqg import set_precision
@@ -109,7 +111,9 @@ def reproduce(
             assert o.result is not None
             n_pass = sum(c["passed"] for c in o.result.checks)
             colour = "green" if n_pass == len(o.result.checks) else "yellow"
-            console.print(f"[{colour}]{n_pass}/{len(o.result.checks)} checks[/{colour}] {o.name} ({o.elapsed_s:.1f} s)")
+            console.print(
+                f"[{colour}]{n_pass}/{len(o.result.checks)} checks[/{colour}] {o.name} ({o.elapsed_s:.1f} s)"
+            )
     console.print(f"wrote {out / 'report.html'} and {out / 'report.md'}")
     if any(o.error is not None for o in outcomes):
         fail(f"{sum(o.error is not None for o in outcomes)} experiment(s) failed; see {out / 'report.md'}", 1)

@@ -8,4 +8,6 @@ _SETTINGS = {"no_args_is_help": True, "pretty_exceptions_enable": False, "add_co
 
 gravity_app = typer.Typer(help="Emergent bulk geometry from your boundary data (AdS/DL).", **_SETTINGS)
 quantum_app = typer.Typer(help="Neural-network quantum states: variational ground states.", **_SETTINGS)
-fields_app = typer.Typer(help="Network ensembles as field theories; path integrals over weights.", **_SETTINGS)
+fields_app = typer.Typer(
+    help="Network ensembles as field theories; path integrals over weights.", **_SETTINGS
+)
