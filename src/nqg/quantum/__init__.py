@@ -1,1 +1,85 @@
-"""Quantum vertex: neural-network quantum states optimised by variational Monte Carlo."""
+"""Quantum vertex: neural-network quantum states optimised by variational Monte Carlo.
+
+Layers, as in NetKet (swap one without touching the others)::
+
+    lattice   -> chain, square, graph                      (nqg.quantum.lattice)
+    hilbert   -> SpinHilbert(N, total_sz=None|0, ...)       (nqg.quantum.hilbert)
+    operator  -> TransverseFieldIsing, Heisenberg, J1J2, PauliSum   (flip representation; to_sparse)
+    exact     -> ground_state (Lanczos in an S^z sector), tfim_chain_ground_energy (free fermions)
+    model     -> RBM, SymmetricRBM, FFNN                   (equinox; real or complex parameters)
+    sampler   -> MetropolisLocal, MetropolisExchange, ExactSampler
+    driver    -> VMC(hamiltonian, model, sampler, optax optimizer, sr=SR(...)).run(n_iter, key)
+
+Example (the NetKet benchmark configuration)::
+
+    import jax, optax
+    from nqg.quantum import *
+    lat = square(10)
+    ham = Heisenberg(lat, marshall_sign=True)
+    hil = SpinHilbert(lat.n_sites, total_sz=0)
+    model = RBM(lat.n_sites, alpha=1, key=jax.random.key(0))
+    sampler = MetropolisExchange(hil, lat.bonds, n_chains=16, n_samples=1008)
+    vmc = VMC(ham, model, sampler, optax.sgd(0.02), sr=SR(diag_shift=0.01))
+    result = vmc.run(300, jax.random.key(1))
+    print(result.energy / lat.n_sites, result.energy_error / lat.n_sites)
+"""
+
+from nqg.quantum.exact import Spectrum, ground_state, tfim_chain_ground_energy
+from nqg.quantum.hilbert import SpinHilbert
+from nqg.quantum.lattice import Lattice, chain, graph, square
+from nqg.quantum.models import FFNN, RBM, NQSModel, SymmetricRBM, count_parameters, log_cosh
+from nqg.quantum.operators import J1J2, Heisenberg, PauliSum, SpinOperator, TransverseFieldIsing
+from nqg.quantum.samplers import (
+    ExactSampler,
+    ExchangeRule,
+    LocalRule,
+    MetropolisExchange,
+    MetropolisLocal,
+    MetropolisSampler,
+)
+from nqg.quantum.vmc import (
+    SR,
+    VMC,
+    VMCResult,
+    VMCState,
+    carleo_troyer_schedule,
+    local_energies,
+    log_derivatives,
+    sr_direction,
+)
+
+__all__ = [
+    "FFNN",
+    "J1J2",
+    "RBM",
+    "SR",
+    "VMC",
+    "ExactSampler",
+    "ExchangeRule",
+    "Heisenberg",
+    "Lattice",
+    "LocalRule",
+    "MetropolisExchange",
+    "MetropolisLocal",
+    "MetropolisSampler",
+    "NQSModel",
+    "PauliSum",
+    "Spectrum",
+    "SpinHilbert",
+    "SpinOperator",
+    "SymmetricRBM",
+    "TransverseFieldIsing",
+    "VMCResult",
+    "VMCState",
+    "carleo_troyer_schedule",
+    "chain",
+    "count_parameters",
+    "graph",
+    "ground_state",
+    "local_energies",
+    "log_cosh",
+    "log_derivatives",
+    "square",
+    "sr_direction",
+    "tfim_chain_ground_energy",
+]

@@ -1,0 +1,419 @@
+"""Variational Monte Carlo: local energies, stochastic reconfiguration, and the VMC driver.
+
+Energy: ``E = <E_loc>_{|psi|^2}`` with ``E_loc(s) = sum_s' <s|H|s'> psi(s')/psi(s)``; its standard
+error accounts for the autocorrelation of each chain (:func:`nqg.stats.estimate_jax`), and the
+split R-hat across chains is reported.
+
+Gradient (``O_k(s) = d log psi(s) / d p_k``, centred ``dO = O - <O>``, ``eps = E_loc - E``):
+``F_k = <conj(dO_k) eps>``. For complex (holomorphic) parameters the update direction is ``F``
+(= dE/d p*); for real parameters it is the true gradient ``2 Re F`` (the NetKet convention).
+
+Stochastic reconfiguration (Sorella; Carleo and Troyer 2017): ``S_kl = <conj(dO_k) dO_l>`` (its real
+part for real parameters) and the natural gradient ``delta = (S + lambda D)^{-1} g``, with the
+diagonal shift ``lambda`` constant or scheduled (``carleo_troyer_schedule``: ``max(100 0.9^p, 1e-4)``)
+and ``D = 1`` ("constant") or ``D = diag(S)`` ("relative", Carleo-Troyer). Solvers:
+
+* ``"dense"``: builds S (P x P), Cholesky; for few parameters;
+* ``"cg"``: conjugate gradient (``jax.scipy.sparse.linalg.cg``) with ``S v = dO^dagger (dO v) / n``;
+* ``"sample_space"`` (minSR form): ``delta = dO^dagger (dO dO^dagger / n + lambda)^{-1} eps / n`` (push-
+  through identity, exact), an n x n system for n samples; the RBM supplies ``dO dO^dagger`` from its
+  factorised kernel in O(n^2 (N + M)) and ``dO^dagger x`` comes from one vector-Jacobian product,
+  so the P x n Jacobian is never formed.
+
+The resulting direction is handed to any optax optimizer (``optax.sgd(lr)`` is plain SR).
+One VMC iteration (sampling + local energies + SR + update) is one pure function,
+:meth:`VMC.step_fn`, run under :func:`nqg.train.run_loop` (one jit per chunk of iterations,
+checkpoint/resume, NaN guard, progress bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from nqg.errors import NqgInputError
+from nqg.quantum.models import NQSModel, count_parameters
+from nqg.quantum.operators import SpinOperator
+from nqg.stats import estimate_jax
+
+# ---------------------------------------------------------------------------- local energy
+
+
+def local_energies(
+    operator: SpinOperator, model: NQSModel, samples: jax.Array, batch_size: int | None = None
+) -> jax.Array:
+    """``E_loc(s)`` for samples (n, N): diagonal plus ``sum_c H_{s,s^(c)} exp(log psi(s^(c)) - log psi(s))``.
+
+    Uses the model cache (``model.as_cached()``), so an RBM needs O(C k M) per sample. Samples are
+    processed ``batch_size`` at a time (default: chosen so intermediates stay in CPU cache).
+    """
+    cmodel = model.as_cached()
+    flips = np.asarray(operator.flip_sites)
+    masks = np.asarray(operator.flip_mask)
+    tables = cmodel.ratio_tables(flips, masks) if operator.n_connections else None
+
+    def one(s):
+        diag = operator.diagonal(s)
+        if operator.n_connections == 0:
+            return diag.astype(jnp.result_type(diag, 1j) if operator.is_complex else diag.dtype)
+        cache = cmodel.init_cache(s)
+        log_r = cmodel.log_ratios(s, cache, flips, masks, tables)
+        off = operator.off_diagonal(s)
+        terms = jnp.where(off != 0, off * jnp.exp(log_r), 0.0)
+        return diag + jnp.sum(terms)
+
+    flat = samples.reshape(-1, samples.shape[-1])
+    if batch_size is None:
+        # small batches keep the (batch, C, M) intermediates in cache: ~2^18 elements per batch
+        width = max(int(np.prod(jax.eval_shape(cmodel.init_cache, flat[0]).shape)), flat.shape[-1])
+        batch_size = max(1, 2**18 // max(1, operator.n_connections * width))
+    bs = None if batch_size >= flat.shape[0] else batch_size
+    return jax.lax.map(one, flat, batch_size=bs).reshape(samples.shape[:-1])
+
+
+# ---------------------------------------------------------------------------- SR
+
+
+def carleo_troyer_schedule(step, start: float = 100.0, decay: float = 0.9, minimum: float = 1e-4):
+    """``lambda(p) = max(start decay^p, minimum)`` (Carleo and Troyer, Science 2017)."""
+    return jnp.maximum(
+        start * decay ** jnp.asarray(step, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32), minimum
+    )
+
+
+@dataclass(frozen=True)
+class SR:
+    """Stochastic reconfiguration settings (see module docstring).
+
+    Args:
+        diag_shift: constant ``lambda`` or a function ``step -> lambda``.
+        diag_scale: ``"constant"`` (S + lambda 1, NetKet) or ``"relative"`` (S + lambda diag S, C-T).
+        solver: ``"auto"`` (dense if P <= n_samples, else sample-space), ``"dense"``, ``"cg"``,
+            ``"sample_space"``.
+        cg_tol, cg_maxiter: conjugate-gradient settings.
+    """
+
+    diag_shift: float | Callable = 0.01
+    diag_scale: str = "constant"
+    solver: str = "auto"
+    cg_tol: float = 1e-6
+    cg_maxiter: int = 200
+
+    def __post_init__(self) -> None:
+        if self.solver not in ("auto", "dense", "cg", "sample_space"):
+            raise NqgInputError(f"SR solver must be auto|dense|cg|sample_space, got {self.solver!r}")
+        if self.diag_scale not in ("constant", "relative"):
+            raise NqgInputError(f"diag_scale must be 'constant' or 'relative', got {self.diag_scale!r}")
+        if not callable(self.diag_shift) and not self.diag_shift > 0:
+            raise NqgInputError(f"diag_shift must be > 0, got {self.diag_shift}")
+
+    def shift(self, step) -> jax.Array:
+        return jnp.asarray(self.diag_shift(step) if callable(self.diag_shift) else self.diag_shift)
+
+
+def _param_kind(params) -> str:
+    leaves = jax.tree_util.tree_leaves(params)
+    cplx = [jnp.iscomplexobj(x) for x in leaves]
+    if all(cplx):
+        return "complex"
+    if not any(cplx):
+        return "real"
+    raise NqgInputError("models must have all-real or all-complex parameters")
+
+
+def log_derivatives(model: NQSModel, samples: jax.Array) -> jax.Array:
+    """Jacobian ``O[a, k] = d log psi(s_a) / d p_k`` (n, P), complex unless params and output are real."""
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+
+    def f(p, s):
+        return eqx.combine(unravel(p), static)(s)
+
+    kind = _param_kind(params)
+    out_complex = jnp.iscomplexobj(jax.eval_shape(f, flat, samples[0]))
+    if kind == "complex":
+        return jax.vmap(jax.grad(f, holomorphic=True), (None, 0))(flat, samples)
+    if not out_complex:
+        return jax.vmap(jax.grad(f), (None, 0))(flat, samples)
+    gr = jax.vmap(jax.grad(lambda p, s: jnp.real(f(p, s))), (None, 0))(flat, samples)
+    gi = jax.vmap(jax.grad(lambda p, s: jnp.imag(f(p, s))), (None, 0))(flat, samples)
+    return gr + 1j * gi
+
+
+def _chol_solve(a, b):
+    c = jax.scipy.linalg.cho_factor(a, lower=True)
+    return jax.scipy.linalg.cho_solve(c, b)
+
+
+def sr_direction(
+    model: NQSModel, samples: jax.Array, e_loc: jax.Array, sr: SR | None, step
+) -> tuple[Any, dict]:
+    """Update direction (a pytree like the model's parameters) and diagnostics.
+
+    Without ``sr``: the energy gradient (``2 Re F`` real / ``F`` complex). With ``sr``: the SR solution
+    ``(S + lambda D)^{-1} g`` (see module docstring). ``samples`` (n, N), ``e_loc`` (n,).
+    """
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+    kind = _param_kind(params)
+    n = samples.shape[0]
+    p_count = flat.shape[0]
+    eps = (e_loc - jnp.mean(e_loc)) / n
+    lam = sr.shift(step) if sr is not None else jnp.asarray(0.0)
+    solver = sr.solver if sr is not None else "none"
+    kernel = model.log_derivative_kernel(samples) if solver in ("auto", "sample_space") else None
+    if solver == "auto":
+        solver = "dense" if p_count <= n else "sample_space"
+    if sr is not None and sr.diag_scale == "relative":
+        kernel = None
+    real_params = kind == "real"
+    scale = 2.0 if real_params else 1.0
+
+    def logpsi_batch(p):
+        m = eqx.combine(unravel(p), static)
+        return m.log_psi(samples)
+
+    if solver == "sample_space" and kernel is not None:
+        # uncentered Gram K = O O^dagger; centred T = P K P with P = 1 - 11^T/n
+        t = kernel - jnp.mean(kernel, 0, keepdims=True)
+        t = t - jnp.mean(t, 1, keepdims=True)
+        if real_params:
+            if jnp.iscomplexobj(t):
+                raise NqgInputError("real parameters with a complex log-amplitude need the generic solver")
+            rhs = jnp.real(eps)
+        else:
+            rhs = eps
+        x = _chol_solve(t / n + lam * jnp.eye(n, dtype=t.dtype), rhs)
+        x = x - jnp.mean(x)
+        _, vjp = jax.vjp(logpsi_batch, flat)
+        if real_params:
+            delta = vjp(x.astype(jnp.result_type(flat)))[0]
+        else:
+            delta = jnp.conj(vjp(jnp.conj(x))[0])
+        delta = scale * delta
+        eps_c = eps - jnp.mean(eps)
+        if real_params:
+            grad = scale * vjp(jnp.real(eps_c).astype(jnp.result_type(flat)))[0]
+        else:
+            grad = jnp.conj(vjp(jnp.conj(eps_c))[0])
+        grad_norm = jnp.linalg.norm(grad)
+        return unravel(delta.astype(flat.dtype)), {"grad_norm": grad_norm}
+
+    o = log_derivatives(model, samples)
+    do = o - jnp.mean(o, 0, keepdims=True)
+    if real_params and jnp.iscomplexobj(do):
+        q = jnp.concatenate([jnp.real(do), jnp.imag(do)], 0)  # (2n, P)
+        e = jnp.concatenate([jnp.real(eps), jnp.imag(eps)])
+    elif real_params:
+        q, e = do, jnp.real(eps)
+    else:
+        q, e = do, eps
+    force = jnp.conj(q).T @ e  # F (per 1/n already inside eps)
+    grad = scale * force
+    grad_norm = jnp.linalg.norm(grad)
+    if sr is None:
+        return unravel(grad.astype(flat.dtype)), {"grad_norm": grad_norm}
+    diag = jnp.sum(jnp.abs(q) ** 2, 0) / n
+    d = diag if sr.diag_scale == "relative" else jnp.ones_like(diag)
+    if solver == "dense":
+        s_mat = jnp.conj(q).T @ q / n
+        delta = _chol_solve(s_mat + lam * jnp.diag(d).astype(s_mat.dtype), grad)
+    elif solver == "cg":
+
+        def matvec(v):
+            return jnp.conj(q).T @ (q @ v) / n + lam * d * v
+
+        delta, _ = jax.scipy.sparse.linalg.cg(matvec, grad, tol=sr.cg_tol, maxiter=sr.cg_maxiter)
+    else:  # generic sample space: rescale columns by D^{-1/2}
+        r = 1.0 / jnp.sqrt(d)
+        qs = q * r
+        t = qs @ jnp.conj(qs).T / n
+        x = _chol_solve(t + lam * jnp.eye(t.shape[0], dtype=t.dtype), scale * e)
+        delta = r * (jnp.conj(qs).T @ x)
+    return unravel(delta.astype(flat.dtype)), {"grad_norm": grad_norm}
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+class VMCState(eqx.Module):
+    """Everything a VMC iteration carries: the model (parameters), optimizer state, chains, base key."""
+
+    model: NQSModel
+    opt_state: Any
+    chains: jax.Array
+    key: jax.Array
+
+
+@dataclass
+class VMCResult:
+    """Final state, per-iteration history (energy, energy_error, variance, ...) and a final estimate."""
+
+    state: VMCState
+    history: dict[str, np.ndarray]
+    energy: float | None = None
+    energy_error: float | None = None
+    variance: float | None = None
+    acceptance: float | None = None
+    rhat: float | None = None
+    tau: float | None = None
+
+    @property
+    def model(self) -> NQSModel:
+        return self.state.model
+
+
+class VMC:
+    """Variational Monte Carlo driver (NetKet-like):
+
+    >>> vmc = VMC(hamiltonian, model, sampler, optax.sgd(0.02), sr=SR(diag_shift=0.01))
+    >>> result = vmc.run(300, jax.random.key(0))
+    >>> result.energy, result.energy_error
+
+    ``step_fn(state, step)`` is the pure VMC iteration; ``jit_step`` is it under ``jax.jit``.
+    Parameters keep the dtype they were created with (float64 default, float32 if the model was
+    built with ``dtype=jnp.float32``).
+    """
+
+    def __init__(
+        self,
+        hamiltonian: SpinOperator,
+        model: NQSModel,
+        sampler,
+        optimizer: optax.GradientTransformation | None = None,
+        sr: SR | None = None,
+        *,
+        local_energy_batch: int | None = None,
+    ):
+        if hamiltonian.n_sites != model.n_sites or sampler.hilbert.n_sites != model.n_sites:
+            raise NqgInputError(
+                f"sizes disagree: Hamiltonian {hamiltonian.n_sites}, model {model.n_sites}, "
+                f"sampler {sampler.hilbert.n_sites} sites"
+            )
+        self.hamiltonian = hamiltonian
+        self.model = model
+        self.sampler = sampler
+        self.optimizer = optimizer if optimizer is not None else optax.sgd(0.01)
+        self.sr = sr
+        self.local_energy_batch = local_energy_batch
+        self.jit_step = jax.jit(self.step_fn)
+
+    @property
+    def n_parameters(self) -> int:
+        return count_parameters(self.model)
+
+    def init_state(self, key: jax.Array, model: NQSModel | None = None) -> VMCState:
+        model = self.model if model is None else model
+        params = eqx.filter(model, eqx.is_inexact_array)
+        chains = self.sampler.init_chains(jax.random.fold_in(key, 10**6), model.input_dtype)
+        return VMCState(model, self.optimizer.init(params), chains, key)
+
+    def sample(self, model: NQSModel, chains: jax.Array, key: jax.Array):
+        return self.sampler.sample(model.as_cached(), chains, key)
+
+    def step_fn(self, state: VMCState, step) -> tuple[VMCState, dict[str, jax.Array]]:
+        """One VMC iteration: sample, local energies, statistics, SR direction, optax update."""
+        key = jax.random.fold_in(state.key, step)
+        model = state.model
+        samples, chains, acceptance = self.sample(model, state.chains, key)
+        e_loc = local_energies(self.hamiltonian, model, samples, self.local_energy_batch)
+        stats = estimate_jax(e_loc)
+        flat_s = samples.reshape(-1, samples.shape[-1])
+        direction, info = sr_direction(model, flat_s, e_loc.reshape(-1), self.sr, step)
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+        updates, opt_state = self.optimizer.update(direction, state.opt_state, params)
+        new_model = eqx.combine(optax.apply_updates(params, updates), static)
+        metrics = {
+            "energy": jnp.real(stats["mean"]),
+            "energy_error": stats["error"],
+            "variance": stats["variance"],
+            "tau": stats["tau"],
+            "rhat": jnp.where(jnp.isfinite(stats["rhat"]), stats["rhat"], -1.0),  # -1: undefined
+            "acceptance": acceptance,
+            "grad_norm": info["grad_norm"],
+            "diag_shift": self.sr.shift(step) if self.sr is not None else jnp.asarray(0.0),
+        }
+        if jnp.iscomplexobj(stats["mean"]):
+            metrics["energy_imag"] = jnp.imag(stats["mean"])
+        return VMCState(new_model, opt_state, chains, state.key), metrics
+
+    def estimate(self, state: VMCState, key: jax.Array, n_repeats: int = 1) -> dict[str, float]:
+        """Energy of the current state from ``n_repeats`` fresh sampler calls (no update)."""
+
+        @jax.jit
+        def sample_eloc(chains, k):
+            samples, chains, acc = self.sample(state.model, chains, k)
+            return (
+                local_energies(self.hamiltonian, state.model, samples, self.local_energy_batch),
+                chains,
+                acc,
+            )
+
+        chains = state.chains
+        parts, accs = [], []
+        for r in range(n_repeats):
+            e, chains, acc = sample_eloc(chains, jax.random.fold_in(key, r))
+            parts.append(e)
+            accs.append(acc)
+        e_all = jnp.concatenate(parts, axis=1)
+        st = estimate_jax(e_all)
+        return {
+            "energy": float(jnp.real(st["mean"])),
+            "energy_error": float(st["error"]),
+            "variance": float(st["variance"]),
+            "tau": float(st["tau"]),
+            "rhat": float(st["rhat"]),
+            "acceptance": float(np.mean(accs)),
+        }
+
+    def run(
+        self,
+        n_iter: int,
+        key: jax.Array | None = None,
+        *,
+        state: VMCState | None = None,
+        ctx=None,
+        chunk: int | None = None,
+        progress: bool | None = None,
+        final_estimate_repeats: int = 4,
+        name: str = "vmc",
+    ) -> VMCResult:
+        """Optimise for ``n_iter`` iterations (through :func:`nqg.train.run_loop`), then estimate the energy
+        from ``final_estimate_repeats`` fresh sampler calls with the final parameters."""
+        from nqg.train import run_loop
+
+        if n_iter < 0:
+            raise NqgInputError(f"n_iter must be >= 0, got {n_iter}")
+        if state is None:
+            if key is None:
+                raise NqgInputError("VMC.run needs a PRNG key or an initial state")
+            state = self.init_state(key)
+        if chunk is None:  # a divisor of n_iter: every chunk has the same length, one compilation
+            divisors = [d for d in range(10, 51) if n_iter % d == 0]
+            chunk = n_iter if 0 < n_iter <= 50 else (max(divisors) if divisors else 25)
+        out = run_loop(
+            self.step_fn,
+            state,
+            steps=n_iter,
+            name=name,
+            ctx=ctx,
+            chunk=chunk,
+            primary="energy",
+            progress=progress,
+            description="VMC",
+        )
+        final = out.state
+        res = VMCResult(final, out.history)
+        if final_estimate_repeats > 0:
+            est = self.estimate(final, jax.random.fold_in(final.key, 2**30), final_estimate_repeats)
+            res.energy, res.energy_error, res.variance = est["energy"], est["energy_error"], est["variance"]
+            res.acceptance, res.rhat, res.tau = est["acceptance"], est["rhat"], est["tau"]
+        return res

@@ -1,0 +1,300 @@
+"""Holographic QCD: boundary map, horizon condition, data generator, fitting and prediction."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq
+
+import nqg  # noqa: F401  (float64)
+from nqg.errors import NqgInputError
+from nqg.gravity import holography as H
+from nqg.gravity.network import DiscreteBulkNetwork, propagate
+
+
+def test_lattice_data_shipped_with_package():
+    m, s = H.load_lattice_condensate()
+    assert m.shape == (6,) and s.shape == (6,)
+    assert np.all(np.diff(m) > 0) and np.all(np.diff(s) > 0)
+    np.testing.assert_allclose(m[0], 0.000673563)
+    np.testing.assert_allclose(s[-1], 0.102948908)
+
+
+# ---------------------------------------------------------------------------------------- boundary map
+def _phi_closed_form(eta, alpha, beta, lam):
+    return alpha * jnp.exp(-eta) + beta * jnp.exp(-3 * eta) - 0.5 * lam * alpha**3 * eta * jnp.exp(-3 * eta)
+
+
+def test_boundary_map_pi_is_derivative_of_phi():
+    L, lam, m_q, sigma = 3.85, 0.3, 0.01, 0.05
+    alpha = L * math.sqrt(3) / (2 * math.pi) * m_q
+    beta = L**3 * math.pi / math.sqrt(3) * sigma
+    for eta in (0.5, 1.0, 2.0):
+        phi, pi = H.boundary_map(m_q, sigma, L, lam, eta)
+        np.testing.assert_allclose(phi, _phi_closed_form(eta, alpha, beta, lam), rtol=1e-14)
+        dphi = jax.grad(_phi_closed_form)(eta, alpha, beta, lam)
+        np.testing.assert_allclose(pi, dphi, rtol=1e-13)
+
+
+def test_boundary_map_solves_near_boundary_equation():
+    """phi'' + 4 phi' + 3 phi - lam phi^3 vanishes up to O(eta e^-5eta): the resonant e^-3eta source
+    lam alpha^3 e^-3eta is cancelled by the eta e^-3eta term."""
+    alpha, beta, lam = 0.8, -1.5, 0.7  # signs chosen so the e^-5eta terms do not cancel
+
+    def residual(eta, with_log_term=True):
+        lam_term = lam if with_log_term else 0.0
+
+        def phi(e):
+            return (
+                alpha * jnp.exp(-e) + beta * jnp.exp(-3 * e) - 0.5 * lam_term * alpha**3 * e * jnp.exp(-3 * e)
+            )
+
+        d1 = jax.grad(phi)
+        d2 = jax.grad(d1)
+        return d2(eta) + 4 * d1(eta) + 3 * phi(eta) - lam * phi(eta) ** 3
+
+    etas = np.array([6.0, 7.0, 8.0])
+    r = np.array([abs(float(residual(e))) for e in etas])
+    slopes = np.diff(np.log(r)) / np.diff(etas)
+    assert np.all((slopes > -5.2) & (slopes < -4.6)), slopes  # ~ eta e^-5eta
+    r_bad = np.array([abs(float(residual(e, False))) for e in etas])
+    slopes_bad = np.diff(np.log(r_bad)) / np.diff(etas)
+    np.testing.assert_allclose(slopes_bad, -3.0, atol=0.05)  # without it: the e^-3eta source remains
+
+
+def test_boundary_map_agrees_with_numerical_solve_from_deep_boundary():
+    """Start at eta = 9 on the expansion, integrate the pure-AdS equation (h = 4) to eta = 3."""
+    m_q, sigma, L, lam = 0.02, 0.09, 3.85, 0.5
+    phi9, pi9 = H.boundary_map(m_q, sigma, L, lam, 9.0)
+
+    def rhs(eta, y):
+        return [y[1], -4 * y[1] - 3 * y[0] + lam * y[0] ** 3]
+
+    sol = solve_ivp(rhs, (9.0, 3.0), [float(phi9), float(pi9)], method="DOP853", rtol=1e-12, atol=1e-20)
+    phi3, pi3 = H.boundary_map(m_q, sigma, L, lam, 3.0)
+    np.testing.assert_allclose(sol.y[0, -1], phi3, rtol=1e-4)
+    np.testing.assert_allclose(sol.y[1, -1], pi3, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------- horizon
+def test_horizon_classifier_shape():
+    t = H.horizon_classifier(jnp.array([0.0, 0.05, -0.05, 0.1, -0.1, 0.3, -0.3]))
+    np.testing.assert_allclose(t[:3], 0.0, atol=1e-4)
+    np.testing.assert_allclose(t[3:5], 0.5, atol=1e-6)
+    np.testing.assert_allclose(t[5:], 1.0, atol=1e-6)
+
+
+def test_horizon_condition_is_pi_at_eta_fin():
+    model = H.discrete_model(jax.random.key(0), h_std=1.0, lam=0.05, ads_radius=3.0)
+    m_q = jnp.array([0.001, 0.01, 0.02])
+    sigma = jnp.array([0.01, 0.05, 0.1])
+    phi0, pi0 = H.boundary_map(m_q, sigma, 3.0, 0.05, 1.0)
+    b = model.bulk
+    _, pi_fin = propagate(b.h, phi0, pi0, (1 / 15 - 1.0) / 15, lambda p: -3.0 * p + 0.05 * p**3)
+    np.testing.assert_allclose(model.horizon_condition(m_q, sigma), pi_fin, rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------------------- data
+def _reference_generator(curve, n_each, noise_std, seed, chunk):
+    """The published code's loop, literally, on the same random stream."""
+    rng = np.random.default_rng(seed)
+    pos, neg = [], []
+    while True:
+        m = rng.uniform(0.0, 0.022, chunk)
+        s = rng.uniform(0.0, 0.11, chunk)
+        xi = rng.normal(0.0, noise_std, chunk)
+        for mi, si, xii in zip(m, s, xi, strict=True):
+            if abs(si - curve(mi)) < abs(xii) and len(pos) < n_each:
+                pos.append((mi, si))
+            elif len(neg) < n_each:
+                neg.append((mi, si))
+            if len(pos) == n_each and len(neg) == n_each:
+                return np.array(pos), np.array(neg)
+
+
+def test_generator_reproduces_published_loop():
+    m, s = H.load_lattice_condensate()
+    curve = H.condensate_curve(m, s)
+    data = H.generate_condensate_data(curve, n_each=60, seed=3, chunk=500)
+    pos, neg = _reference_generator(curve, 60, 0.004, 3, 500)
+    np.testing.assert_array_equal(data.quark_mass[:60], pos[:, 0])
+    np.testing.assert_array_equal(data.condensate[60:], neg[:, 1])
+    np.testing.assert_array_equal(data.label, np.r_[np.zeros(60), np.ones(60)])
+
+
+def test_generator_class_balance_and_positive_region():
+    m, s = H.load_lattice_condensate()
+    curve = H.condensate_curve(m, s)
+    data = H.generate_condensate_data(curve, n_each=10_000, seed=0)
+    assert len(data) == 20_000
+    assert np.sum(data.label == 0) == 10_000 and np.sum(data.label == 1) == 10_000
+    assert data.quark_mass.min() >= 0 and data.quark_mass.max() <= 0.022
+    assert data.condensate.min() >= 0 and data.condensate.max() <= 0.11
+    dist = np.abs(data.condensate - curve(data.quark_mass))
+    pos, neg = dist[data.label == 0], dist[data.label == 1]
+    # positives have density ∝ P(|xi| > d): mean distance sigma_xi sqrt(pi/8) = 0.002507 GeV^3
+    # (standard error ~ 2e-5 here; edge clipping at sigma = 0 lowers it a little)
+    assert abs(pos.mean() - 0.004 * math.sqrt(math.pi / 8)) < 0.05 * 0.0025
+    assert pos.max() < 6 * 0.004
+    # negatives: uniform except for a hole around the curve
+    assert np.mean(neg < 0.004) < 0.05
+    assert neg.mean() > 10 * pos.mean()
+
+
+def test_cubic_fit_passes_near_lattice_points():
+    m, s = H.load_lattice_condensate()
+    curve = H.condensate_curve(m, s)
+    assert np.max(np.abs(curve(m) - s)) < 0.005
+
+
+def test_optimal_band_accuracy_is_below_095():
+    """The Bayes limit of any band classifier around the generating curve (why >= 0.95 is out of reach)."""
+    m, s = H.load_lattice_condensate()
+    curve = H.condensate_curve(m, s)
+    data = H.generate_condensate_data(curve, n_each=20_000, seed=11)
+    w, acc = H.optimal_band_halfwidth(curve, data)
+    assert 0.006 < w < 0.009
+    assert 0.935 < acc < 0.95
+
+
+# ---------------------------------------------------------------------------------------- csv input
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("0.001,0.01\n0.002,0.02\n0.003,0.03\n0.004,0.04\n", "header"),
+        ("quark_mass_GeV,condensate_GeV3\n0.001,0.01\n0.002,abc\n0.003,0.03\n0.004,0.04\n", "non-numeric"),
+        ("quark_mass_GeV,condensate_GeV3\n0.001,0.01\n0.002,nan\n0.003,0.03\n0.004,0.04\n", "NaN"),
+        ("quark_mass_GeV,condensate_GeV3\n-0.001,0.01\n0.002,0.02\n0.003,0.03\n0.004,0.04\n", "negative"),
+        ("quark_mass_GeV,condensate_GeV3\n0.001,0.01\n0.002,0.02\n0.003,0.03\n", "at least 4"),
+        (
+            "quark_mass_GeV,condensate_GeV3,condensate_error_GeV3\n0.001,0.01,0\n0.002,0.02,1\n0.003,0.03,1\n"
+            "0.004,0.04,1\n",
+            "errors",
+        ),
+        ("", "empty"),
+    ],
+)
+def test_csv_validation(text, fragment):
+    with pytest.raises(NqgInputError, match=fragment):
+        H.read_condensate_csv(io.StringIO(text))
+
+
+def test_csv_reads_errors_and_unreadable_file(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "# comment\nquark_mass_GeV,condensate_GeV3,condensate_error_GeV3\n"
+        "0.001,0.01,0.001\n0.002,0.02,0.001\n0.003,0.03,0.001\n0.004,0.04,0.002\n"
+    )
+    _, _, e = H.read_condensate_csv(path)
+    np.testing.assert_allclose(e, [0.001, 0.001, 0.001, 0.002])
+    with pytest.raises(NqgInputError, match="cannot read"):
+        H.read_condensate_csv(tmp_path / "missing.csv")
+
+
+# ---------------------------------------------------------------------------------------- fitting
+_CACHE: dict = {}
+
+
+def _small_regression(K=2, steps=300):
+    """One small regression fit shared by the tests below (lambda trained from the start)."""
+    if (K, steps) not in _CACHE:
+        m, s = H.load_lattice_condensate()
+        ens = H.discrete_ensemble(jax.random.key(0), K, h_std=1.0)
+        out = H.fit_regression(
+            ens,
+            m,
+            s,
+            steps=steps,
+            key=jax.random.key(1),
+            chunk=steps,
+            progress=False,
+            learning_rate=0.03,
+            freeze_lambda_fraction=0.0,
+        )
+        _CACHE[(K, steps)] = (m, s, ens, out)
+    return _CACHE[(K, steps)]
+
+
+def test_regression_ensemble_equals_independent_members_and_lowers_chi2():
+    m_q, sigma, ens, out = _small_regression(K=2, steps=300)
+    chi2 = out.history["member_chi2"]
+    assert chi2.shape == (300, 2)
+    assert np.all(chi2[-1] < chi2[0]), (chi2[0], chi2[-1])
+    assert np.min(chi2[-1]) < 0.1 * np.min(chi2[0]), (chi2[0], chi2[-1])
+    # member 1 trained alone ends where it ends inside the ensemble (full batch: no shared randomness)
+    single = jax.tree_util.tree_map(lambda x: x[1:2] if hasattr(x, "shape") and x.ndim else x, ens)
+    alone = H.fit_regression(
+        single,
+        m_q,
+        sigma,
+        steps=300,
+        key=jax.random.key(1),
+        chunk=300,
+        progress=False,
+        learning_rate=0.03,
+        freeze_lambda_fraction=0.0,
+    )
+    np.testing.assert_allclose(alone.state.params.bulk.h[0], out.state.params.bulk.h[1], rtol=1e-9)
+    np.testing.assert_allclose(alone.state.params.ads_radius[0], out.state.params.ads_radius[1], rtol=1e-9)
+
+
+def test_blown_up_member_is_skipped_without_poisoning_the_others():
+    m, s = H.load_lattice_condensate()
+    ens = H.discrete_ensemble(jax.random.key(0), 2, h_std=1.0)
+    # member 0: a quartic coupling so large that the field overflows to inf in the bulk
+    ens = H.HolographicQCD(
+        DiscreteBulkNetwork(ens.bulk.h, jnp.array([1e30, 0.2]), m2=-3.0, eta_ini=1.0, eta_fin=1 / 15, d=4),
+        jnp.array([50.0, 0.8]),
+    )
+    out = H.fit_regression(
+        ens, m, s, steps=20, key=jax.random.key(1), chunk=20, progress=False, freeze_lambda_fraction=0.0
+    )
+    assert int(out.state.skipped[0]) == 20 and int(out.state.skipped[1]) == 0
+    np.testing.assert_array_equal(out.state.params.bulk.h[0], ens.bulk.h[0])
+    assert np.all(np.isfinite(out.history["member_loss"]))
+
+
+def test_paper_fit_runs_with_per_member_minibatches():
+    m, s = H.load_lattice_condensate()
+    data = H.generate_condensate_data(H.condensate_curve(m, s), n_each=500, seed=0)
+    ens = H.discrete_ensemble(jax.random.key(0), 3)
+    out = H.fit_paper(ens, data, steps=40, key=jax.random.key(1), chunk=40, progress=False)
+    assert out.history["member_data_loss"].shape == (40, 3)
+    acc = H.heldout_accuracy(out.state.params, data)
+    assert acc.shape == (3,) and np.all((acc >= 0) & (acc <= 1))
+
+
+def test_prediction_roots_satisfy_horizon_condition_and_match_brentq(tmp_path):
+    _, _, _, out = _small_regression(K=2, steps=300)
+    ens = out.state.params
+    masses = np.array([0.003, 0.012])
+    roots, _ = H.predict_condensate(ens, masses)
+    assert roots.shape == (2, 2)
+    grid = np.linspace(0, 0.3, 600)
+    for k in range(2):
+        member = jax.tree_util.tree_map(lambda x, k=k: x[k] if hasattr(x, "shape") and x.ndim else x, ens)
+        for j, mq in enumerate(masses):
+            if np.isnan(roots[k, j]):
+                continue
+            F = np.asarray(member.horizon_condition(jnp.full(600, mq), jnp.asarray(grid)))
+            i = int(np.argmax(np.sign(F[:-1]) * np.sign(F[1:]) <= 0))
+
+            def f_of_sigma(x, member=member, mq=mq):
+                return float(member.horizon_condition(mq, x))
+
+            ref = brentq(f_of_sigma, grid[i], grid[i + 1], xtol=1e-14)
+            np.testing.assert_allclose(roots[k, j], ref, rtol=1e-9, atol=1e-12)
+    # save / load round trip
+    H.save_ensemble(tmp_path, ens, {"method": "regression"})
+    loaded, config = H.load_ensemble(tmp_path)
+    assert config["method"] == "regression" and config["kind"] == "discrete"
+    np.testing.assert_array_equal(loaded.bulk.h, ens.bulk.h)
+    np.testing.assert_array_equal(H.predict_condensate(loaded, masses)[0], roots)
+    with pytest.raises(NqgInputError):
+        H.load_ensemble(tmp_path / "nope")

@@ -1,0 +1,32 @@
+"""The two holographic-QCD experiments: registered, and their quick runs produce the promised result."""
+
+from __future__ import annotations
+
+import pytest
+
+from nqg.gravity.holography_experiments import EXPERIMENTS
+
+
+def test_registered_with_defaults_and_quick_settings():
+    names = [e.name for e in EXPERIMENTS]
+    assert names == ["holographic-qcd", "holographic-qcd-ode"]
+    for exp in EXPERIMENTS:
+        assert set(exp.quick) <= set(exp.defaults)
+        assert exp.defaults["n_seeds"] >= 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["holographic-qcd", "holographic-qcd-ode"])
+def test_quick_run_writes_metrics_checks_and_figures(tmp_path, name):
+    from nqg.experiments import run_experiment
+
+    result = run_experiment(name, quick=True, out=tmp_path / name)
+    for suffix in ("paper", "regression"):
+        for metric in ("inv_L_MeV", "lambda_over_L", "heldout_accuracy_min"):
+            assert f"{metric}_{suffix}" in result.metrics
+        assert result.references[f"inv_L_MeV_{suffix}"]["value"] == 237.0
+    assert "inv_L_MeV_published_code" in result.references
+    assert len(result.checks) >= 6
+    for fig in result.figures:
+        assert (tmp_path / name / fig).is_file()
+    assert "lattice_points_abs_F" in result.tables

@@ -1,0 +1,67 @@
+"""`nqg quantum ground-state`: bad arguments exit 2 with one line; a tiny run writes result.json."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from nqg.cli import app
+from nqg.quantum.experiments import EXPERIMENTS
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hamiltonian", "hubbard"], "unknown Hamiltonian 'hubbard'"),
+        (["--lattice", "square", "--size", "3x"], "--size '3x' is not valid for a square lattice"),
+        (["--lattice", "chain", "--size", "4x4"], "--size '4x4' is not valid for a chain lattice"),
+        (["--lattice", "chain", "--size", "1"], "--size '1' is not valid"),
+        (["--lattice", "triangle"], "unknown lattice 'triangle'"),
+        (["--alpha", "0"], "--alpha must be > 0"),
+        (["--alpha", "-1"], "--alpha must be > 0"),
+        (["--samples", "8", "--chains", "16"], "--samples (8) must be >= --chains (16)"),
+        (["--model", "transformer"], "unknown model 'transformer'"),
+        (["--lattice", "chain", "--size", "7"], "even number of sites"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["quantum", "ground-state", *args, "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert (
+        message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("nqg: error:")
+    )
+    assert "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tiny_ground_state_run(tmp_path):
+    out = tmp_path / "gs"
+    r = runner.invoke(
+        app,
+        [
+            "quantum", "ground-state", "--hamiltonian", "tfim", "--h", "1.0", "--lattice", "chain",
+            "--size", "6", "--alpha", "1", "--samples", "128", "--chains", "8", "--iterations", "20",
+            "--out", str(out), "--json", "--quiet",
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data == json.loads((out / "result.json").read_text())
+    m = data["metrics"]
+    for key in ("energy_per_site", "variance", "acceptance", "exact_energy_per_site", "relative_error"):
+        assert key in m
+    assert m["energy_per_site"]["error"] > 0
+    assert abs(m["exact_energy_per_site"]["value"] - (-1.2879)) < 1e-3  # free fermions, N = 6, h = 1
+    assert (
+        data["figures"] == ["energy.png"] and (out / "energy.png").exists() and (out / "history.csv").exists()
+    )
+
+
+def test_experiments_registered_with_quick_settings():
+    names = {e.name for e in EXPERIMENTS}
+    assert names == {"carleo-troyer-1d", "carleo-troyer-2d"}
+    for e in EXPERIMENTS:
+        assert set(e.quick) <= set(e.defaults) and e.reference
