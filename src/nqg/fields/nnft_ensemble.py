@@ -184,7 +184,7 @@ def _chunk_runner(arch, pad_width, n_points, batch, per_call, n_blk, n_stat, dty
 
     fns = (jax.jit(run_chunk), jax.jit(one_shot, static_argnums=4))
     if cache_key is not None:
-        if len(_COMPILED) > 64:
+        if len(_COMPILED) > 8:
             _COMPILED.clear()
         _COMPILED[cache_key] = fns
     return fns

@@ -658,7 +658,11 @@ def predict_condensate(
     masses = jnp.atleast_1d(jnp.asarray(quark_masses, dtype=float))
     grid = jnp.linspace(0.0, sigma_max, n_grid)
     prior = (
-        jnp.full(masses.shape, -jnp.inf) if prior is None else jnp.atleast_1d(jnp.asarray(prior, dtype=float))
+        # no prior: a point below the scan, so that the nearest bracket is the smallest root (a finite
+        # value: with -inf every distance would be inf and argmin would pick the first bracket blindly)
+        jnp.full(masses.shape, -1.0 - sigma_max)
+        if prior is None
+        else jnp.atleast_1d(jnp.asarray(prior, dtype=float))
     )
     roots, n_roots = _roots(ensemble, masses, grid, prior)
     return np.asarray(roots), np.asarray(n_roots)

@@ -35,7 +35,7 @@ _COMMON = {
 
 
 def _run_series(runs: list[dict[str, Any]], config: dict[str, Any], ctx: RunContext, name: str):
-    from nqg.quantum.ground_state import build_problem, exact_energy_per_site, solve_ground_state
+    from nqg.quantum.ground_state import build_problem, solve_ground_state
     from nqg.results import Result, save_figure
 
     res = Result(name, quick=ctx.quick, seed=ctx.seed)
@@ -50,7 +50,7 @@ def _run_series(runs: list[dict[str, Any]], config: dict[str, Any], ctx: RunCont
         sol = solve_ground_state(
             problem, seed=ctx.seed + i, ctx=ctx, progress=False if ctx.quiet else None, name=f"vmc-{i}"
         )
-        exact = sol["exact"] if sol["exact"] is not None else exact_energy_per_site(problem)
+        exact = sol["exact"]
         row = {
             "hamiltonian": spec["hamiltonian"],
             "lattice": problem.lattice.name,

@@ -195,7 +195,13 @@ def exact_energy_per_site(problem: Problem) -> dict[str, Any] | None:
 
 
 def solve_ground_state(
-    problem: Problem, *, seed: int = 0, ctx=None, progress: bool | None = None, name: str = "vmc"
+    problem: Problem,
+    *,
+    seed: int = 0,
+    ctx=None,
+    progress: bool | None = None,
+    name: str = "vmc",
+    exact: dict[str, Any] | str | None = "compute",
 ) -> dict[str, Any]:
     """Run the VMC of ``problem``; return energies per site, statistics, timing and the reference."""
     c = problem.config
@@ -210,7 +216,8 @@ def solve_ground_state(
         name=name,
     )
     elapsed = time.perf_counter() - t0
-    exact = exact_energy_per_site(problem)
+    if exact == "compute":  # the caller may pass a reference it already has (or None: none)
+        exact = exact_energy_per_site(problem)
     out: dict[str, Any] = {
         "n_sites": n,
         "n_parameters": count_parameters(problem.model),
@@ -275,7 +282,13 @@ def ground_state_result(
     params = {k: v for k, v in c.items() if v is not None}
     params["lattice_name"] = problem.lattice.name
     res = Result(name, seed=seed, params=params)
-    sol = solve_ground_state(problem, seed=seed, ctx=ctx, progress=None if not ctx.quiet else False)
+    sol = solve_ground_state(
+        problem,
+        seed=seed,
+        ctx=ctx,
+        progress=None if not ctx.quiet else False,
+        exact=exact if exact is not None else "compute",
+    )
     if exact is None:
         exact = sol["exact"]
     n = problem.lattice.n_sites
