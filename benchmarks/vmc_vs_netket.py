@@ -86,6 +86,18 @@ def _median_after_warmup(times: list[float], warmup: int) -> float:
     return float(statistics.median(rest))
 
 
+def _run_record(times, cpu_times, energies, errors, warmup: int) -> dict:
+    """The per-iteration record both sides report: times, medians after warm-up, energy history."""
+    return {
+        "times": times,
+        "median_s": _median_after_warmup(times, warmup),
+        "cpu_times": cpu_times,
+        "median_cpu_s": _median_after_warmup(cpu_times, warmup),
+        "energy_history": energies,
+        "error_history": errors,
+    }
+
+
 # ============================================================================ NetKet side
 # Runs in benchmarks/.venv-netket (no nqg there): only NetKet, jax and numpy may be imported here.
 
@@ -170,12 +182,7 @@ def run_netket(cfg: dict) -> dict:
         "driver": "VMC + SR(qgt, cg)" if cfg.get("netket_driver", "sr") == "sr" else "VMC_SR",
         "n_parameters": int(vstate.n_parameters),
         "sweep_size": int(sampler.sweep_size),
-        "times": times,
-        "median_s": _median_after_warmup(times, cfg["warmup"]),
-        "cpu_times": cpu_times,
-        "median_cpu_s": _median_after_warmup(cpu_times, cfg["warmup"]),
-        "energy_history": energies,
-        "error_history": errors,
+        **_run_record(times, cpu_times, energies, errors, cfg["warmup"]),
         "energy": float(np.real(final.mean)) * pauli_to_s,
         "energy_error": float(final.error_of_mean) * pauli_to_s,
         "load": [load_before, load_after],
@@ -274,12 +281,7 @@ def run_nqg(cfg: dict) -> dict:
         "driver": f"VMC + SR(solver={vmc.sr.solver})",
         "n_parameters": int(vmc.n_parameters),
         "sweep_size": int(vmc.sampler.n_sweep),
-        "times": times,
-        "median_s": _median_after_warmup(times, cfg["warmup"]),
-        "cpu_times": cpu_times,
-        "median_cpu_s": _median_after_warmup(cpu_times, cfg["warmup"]),
-        "energy_history": energies,
-        "error_history": errors,
+        **_run_record(times, cpu_times, energies, errors, cfg["warmup"]),
         "energy": final["energy"] * to_s_units,
         "energy_error": final["energy_error"] * to_s_units,
         "acceptance": final["acceptance"],

@@ -183,6 +183,18 @@ class CustomArchitecture(NetworkArchitecture):
 class _GaussianFirstLayer(NetworkArchitecture):
     """Nets with pre-activation ``z = W.x + b``, ``W ~ N(0, s_w^2/d_in)``, ``b ~ N(0, s_b^2)``."""
 
+    d_in: int = eqx.field(static=True, default=1)
+    s_w: float = eqx.field(static=True, default=1.0)
+    s_b: float = eqx.field(static=True, default=1.0)
+
+    @property
+    def readout_std(self):
+        return self.s_w
+
+    @property
+    def output_bias_std(self):
+        return self.s_b
+
     def sample_hidden(self, key, shape, dtype=jnp.float32):
         kw, kb = jax.random.split(key)
         w = nnft_random.normal(kw, (*shape, self.d_in), dtype) * (self.s_w / math.sqrt(self.d_in))
@@ -267,18 +279,6 @@ class ErfNet(_GaussianFirstLayer):
     ``S_xy = s_b^2 + s_w^2 x.y / d_in``.
     """
 
-    d_in: int = eqx.field(static=True, default=1)
-    s_w: float = eqx.field(static=True, default=1.0)
-    s_b: float = eqx.field(static=True, default=1.0)
-
-    @property
-    def readout_std(self):
-        return self.s_w
-
-    @property
-    def output_bias_std(self):
-        return self.s_b
-
     def activation(self, z):
         return jax.lax.erf(z)
 
@@ -305,17 +305,7 @@ class ReLUNet(_GaussianFirstLayer):
     done exactly by Gauss-Legendre between the kinks, in rank 1 it is a two-point sum.
     """
 
-    d_in: int = eqx.field(static=True, default=1)
-    s_w: float = eqx.field(static=True, default=1.0)
     s_b: float = eqx.field(static=True, default=0.0)
-
-    @property
-    def readout_std(self):
-        return self.s_w
-
-    @property
-    def output_bias_std(self):
-        return self.s_b
 
     def activation(self, z):
         return jnp.maximum(z, 0.0)
@@ -367,18 +357,6 @@ class GaussNet(_GaussianFirstLayer):
     ``E[prod_j h(x_j)] = exp(1^T Sigma 1 / 2 - tr Sigma)``, so the kernel is the Gaussian
     ``K(x, y) = s_b^2 + s_w^2 exp(-s_w^2 |x - y|^2 / (2 d_in))``.
     """
-
-    d_in: int = eqx.field(static=True, default=1)
-    s_w: float = eqx.field(static=True, default=1.0)
-    s_b: float = eqx.field(static=True, default=1.0)
-
-    @property
-    def readout_std(self):
-        return self.s_w
-
-    @property
-    def output_bias_std(self):
-        return self.s_b
 
     def hidden_unit(self, theta, x):
         x = jnp.asarray(x, theta["w"].dtype)

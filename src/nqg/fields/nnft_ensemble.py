@@ -379,6 +379,23 @@ def estimate_correlators(
     )
 
 
+def _relative_deviation(
+    estimate: CorrelatorEstimate,
+    prediction: dict[int, dict[str, np.ndarray]],
+    order: int,
+    key: str,
+    transform: Callable[[np.ndarray], np.ndarray],
+) -> tuple[float, float]:
+    """``mean over tuples transform(G_n - G_n^GP) / |G_n^GP|`` with its jackknife error."""
+    ref = prediction[order][key]
+
+    def fn(g):
+        return np.mean(transform(g[order] - ref) / np.abs(ref))
+
+    v, e = estimate.jackknife(fn)
+    return float(v), float(e)
+
+
 def normalized_deviation(
     estimate: CorrelatorEstimate,
     prediction: dict[int, dict[str, np.ndarray]],
@@ -386,13 +403,7 @@ def normalized_deviation(
     key: str = "gaussian",
 ) -> tuple[float, float]:
     """``m_n = mean over tuples |G_n - G_n^GP| / |G_n^GP|`` (arXiv:2008.08601) with its jackknife error."""
-    ref = prediction[order][key]
-
-    def fn(g):
-        return np.mean(np.abs(g[order] - ref) / np.abs(ref))
-
-    v, e = estimate.jackknife(fn)
-    return float(v), float(e)
+    return _relative_deviation(estimate, prediction, order, key, np.abs)
 
 
 def signed_deviation(
@@ -402,13 +413,7 @@ def signed_deviation(
     key: str = "gaussian",
 ) -> tuple[float, float]:
     """``mean over tuples (G_n - G_n^GP) / |G_n^GP|``: unbiased by noise (unlike m_n), jackknife error."""
-    ref = prediction[order][key]
-
-    def fn(g):
-        return np.mean((g[order] - ref) / np.abs(ref))
-
-    v, e = estimate.jackknife(fn)
-    return float(v), float(e)
+    return _relative_deviation(estimate, prediction, order, key, lambda d: d)
 
 
 def measure_and_predict(

@@ -73,16 +73,33 @@ def _width_ticks(ax, widths: list[int]) -> None:
     ax.minorticks_off()
 
 
+def _width_figure(nets, widths: list[int], draw, ylabel: str, legend_size: int, name: str, out_dir, result):
+    """One panel per net against the width N (log axis): ``draw(ax, net, N)`` fills it."""
+    import matplotlib.pyplot as plt
+
+    from nqg.results import save_figure
+
+    fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 3.6), squeeze=False)
+    for ax, net in zip(axes[0], nets, strict=True):
+        draw(ax, net, np.array(widths, float))
+        ax.set_xscale("log")
+        _width_ticks(ax, widths)
+        ax.set_xlabel("width N")
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=legend_size)
+    fig.tight_layout()
+    save_figure(fig, out_dir, name, result)
+
+
 def run_width_scaling(cfg: dict[str, Any], ctx: RunContext):
     """m_n = mean |G_n - G_n^GP| / G_n^GP vs width N for Erf-, ReLU- and Gauss-nets (arXiv:2008.08601)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from nqg.fields.nnft import predict_correlators
     from nqg.fields.nnft_ensemble import estimate_correlators, normalized_deviation, signed_deviation
-    from nqg.results import Result, save_figure
+    from nqg.results import Result
 
     widths = [int(n) for n in cfg["widths"]]
     nets = [str(n) for n in cfg["nets"]]
@@ -188,37 +205,24 @@ def run_width_scaling(cfg: dict[str, Any], ctx: RunContext):
     result.add_table("width_scaling", rows)
     result.add_table("connected_four_point", g4_rows)
 
-    fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 3.6), squeeze=False)
-    for ax, net in zip(axes[0], nets, strict=True):
+    def draw_m_n(ax, net, nn):
         c = curves[net]
         for n, mk in ((2, "o"), (4, "s"), (6, "^")):
             ax.errorbar(widths, c[f"m{n}"], yerr=c[f"e{n}"], marker=mk, ls="-", capsize=2, label=f"$m_{n}$")
-        nn = np.array(widths, float)
         ax.plot(nn, c["m4"][0] * nn[0] / nn, "k--", lw=0.8, label="$\\propto 1/N$")
-        ax.set_xscale("log")
         ax.set_yscale("log")
-        _width_ticks(ax, widths)
-        ax.set_xlabel("width N")
         ax.set_title(f"{net}-net, {n_networks:.0e} nets")
-    axes[0][0].set_ylabel("$m_n = \\langle |G_n - G_n^{GP}| / G_n^{GP} \\rangle$")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, ctx.out_dir, "width_scaling.png", result)
 
-    fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 3.6), squeeze=False)
-    for ax, net in zip(axes[0], nets, strict=True):
+    def draw_g4(ax, net, nn):
         c = curves[net]
-        nn = np.array(widths, float)
         ax.errorbar(nn, nn * c["g4m"], yerr=nn * c["g4e"], marker="o", ls="none", capsize=2, label="measured")
         ax.plot(nn, nn * c["g4t"], "k-", label="$(s^4/N)[3E[h^4] - \\sum E[hh]E[hh]]$")
-        ax.set_xscale("log")
-        _width_ticks(ax, widths)
-        ax.set_xlabel("width N")
         ax.set_title(f"{net}-net")
-    axes[0][0].set_ylabel("$N \\times$ mean connected $G_4$")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, ctx.out_dir, "connected_four_point.png", result)
+
+    ylabel = "$m_n = \\langle |G_n - G_n^{GP}| / G_n^{GP} \\rangle$"
+    _width_figure(nets, widths, draw_m_n, ylabel, 8, "width_scaling.png", ctx.out_dir, result)
+    ylabel = "$N \\times$ mean connected $G_4$"
+    _width_figure(nets, widths, draw_g4, ylabel, 7, "connected_four_point.png", ctx.out_dir, result)
     return result
 
 

@@ -106,6 +106,36 @@ def _jackknife(sums: np.ndarray, counts: np.ndarray, fn) -> tuple[np.ndarray, np
     return value, np.sqrt((nb - 1) / nb * ((reps - reps.mean(0)) ** 2).sum(0))
 
 
+def _stream_on_grid(
+    arch, width, setup, statistic, n_stat, n_networks, key, n_blocks, dtype, batch_size, **kwargs
+):
+    """Block sums of ``statistic`` over an ensemble evaluated on the setup's integration grid."""
+    return stream_ensemble(
+        arch,
+        width,
+        setup.grid,
+        statistic,
+        n_stat,
+        n_networks,
+        key,
+        n_blocks=n_blocks,
+        dtype=dtype,
+        batch_size=batch_size,
+        **kwargs,
+    )
+
+
+def _kappa_jackknife(sums, counts, sl, tuples, pidx) -> tuple[np.ndarray, np.ndarray]:
+    """kappa_t and its jackknife error from block sums whose first five slices (``sl``) are
+    (m4s, m4, s, m2s, m2)."""
+
+    def kappa(m):
+        m4s, m4, s, m2s, m2 = (m[..., sl[i] : sl[i + 1]] for i in range(5))
+        return _kappa_from_moments(m4s, m4, s, m2s, m2, tuples, pidx)
+
+    return _jackknife(sums, counts, kappa)
+
+
 def phi4_first_order_raw(
     arch: CosNet,
     width: int,
@@ -149,26 +179,13 @@ def phi4_first_order_raw(
         )
 
     n_stat = 2 * n_t + 1 + 2 * n_p + 1 + n_t + n_p
-    sums, counts = stream_ensemble(
-        arch,
-        width,
-        setup.grid,
-        statistic,
-        n_stat,
-        n_networks,
-        key,
-        n_blocks=n_blocks,
-        dtype=dtype,
-        batch_size=max(16, 2**22 // (width * 8)),
+    sums, counts = _stream_on_grid(
+        arch, width, setup, statistic, n_stat, n_networks, key, n_blocks, dtype, max(16, 2**22 // (width * 8))
     )
     sl = np.cumsum([0, n_t, n_t, 1, n_p, n_p, 1, n_t, n_p])
 
     def parts(m):
         return [m[..., sl[i] : sl[i + 1]] for i in range(len(sl) - 1)]
-
-    def kappa(m):
-        m4s, m4, s, m2s, m2, _, _, _ = parts(m)
-        return _kappa_from_moments(m4s, m4, s, m2s, m2, tuples, pidx)
 
     def reweighted(m):
         _, m4, _, _, m2, om, om4, om2 = parts(m)
@@ -177,7 +194,7 @@ def phi4_first_order_raw(
         g4cl = e4 - _disconnected(e2, tuples, pidx)
         return -(g4cl - g4c0) / lam
 
-    k, ke = _jackknife(sums, counts, kappa)
+    k, ke = _kappa_jackknife(sums, counts, sl, tuples, pidx)
     r, re = _jackknife(sums, counts, reweighted)
     return {"kappa": k, "kappa_error": ke, "reweighted": r, "reweighted_error": re}
 
@@ -219,29 +236,26 @@ def phi4_first_order_rao_blackwell(
     ``E[phi_a phi_b] = C_ab``.
     """
     features, statistic, n_stat, pidx = _rao_blackwell_functions(setup)
-    sums, counts = stream_ensemble(
+    batch_size = max(8, 2**21 // ((pad_width or width) * len(setup.grid)))
+    sums, counts = _stream_on_grid(
         arch,
         width,
-        setup.grid,
+        setup,
         statistic,
         n_stat,
         n_networks,
         key,
-        n_blocks=n_blocks,
-        dtype=dtype,
+        n_blocks,
+        dtype,
+        batch_size,
         features=features,
-        batch_size=max(8, 2**21 // ((pad_width or width) * len(setup.grid))),
         pad_width=pad_width,
     )
     n_t = len(setup.tuples)
     n_p = (n_stat - 2 * n_t - 1) // 2
     sl = np.cumsum([0, n_t, n_t, 1, n_p, n_p])
 
-    def kappa(m):
-        m4s, m4, s, m2s, m2 = (m[..., sl[i] : sl[i + 1]] for i in range(5))
-        return _kappa_from_moments(m4s, m4, s, m2s, m2, setup.tuples, pidx)
-
-    k, ke = _jackknife(sums, counts, kappa)
+    k, ke = _kappa_jackknife(sums, counts, sl, setup.tuples, pidx)
     return {"kappa": k, "kappa_error": ke}
 
 
@@ -312,6 +326,21 @@ def _rao_blackwell_functions(setup: Phi4Setup):
     return out
 
 
+def _finish_figure(
+    fig, ax, labels: tuple[str, str, str], legend_size: int, out_dir, name: str, result
+) -> None:
+    """Label ``ax`` (x label, y label, title), add the legend and save the figure."""
+    from nqg.results import save_figure
+
+    xlabel, ylabel, title = labels
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    save_figure(fig, out_dir, name, result)
+
+
 def run_free_field_experiment(cfg: dict[str, Any], ctx) -> Any:
     """nnft-free-field: oscillator propagator from cos-nets (chi^2) and the phi^4 first-order check."""
     import matplotlib
@@ -322,7 +351,7 @@ def run_free_field_experiment(cfg: dict[str, Any], ctx) -> Any:
 
     from nqg.fields.nnft import CauchyCosNet
     from nqg.fields.nnft_ensemble import estimate_correlators
-    from nqg.results import Result, save_figure
+    from nqg.results import Result
 
     result = Result("nnft-free-field", quick=ctx.quick, seed=ctx.seed, params=dict(cfg))
     key = jax.random.key(ctx.seed)
@@ -369,12 +398,8 @@ def run_free_field_experiment(cfg: dict[str, Any], ctx) -> Any:
         name = f"cos-net, $\\Lambda$={cutoff:g}" if label == "cos" else "Cauchy cos-net"
         ax.plot(tt, curve, "-", color=f"C{i}", lw=1)
         ax.errorbar(times, meas, yerr=err, fmt="o", ms=3, color=f"C{i}", capsize=2, label=f"{name}")
-    ax.set_xlabel("Euclidean time t")
-    ax.set_ylabel("$G_2(t) = E[f(0) f(t)]$")
-    ax.set_title("cos-net ensembles: oscillator propagator")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, ctx.out_dir, "propagator.png", result)
+    labels = ("Euclidean time t", "$G_2(t) = E[f(0) f(t)]$", "cos-net ensembles: oscillator propagator")
+    _finish_figure(fig, ax, labels, 8, ctx.out_dir, "propagator.png", result)
 
     # phi^4 by deforming the parameter density
     arch = CosNet(cutoff=float(cfg["phi4_cutoff"]), mass=mass)
@@ -439,12 +464,12 @@ def run_free_field_experiment(cfg: dict[str, Any], ctx) -> Any:
         label="raw samples, x = (0,0,0,0)",
     )
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_xlabel("1 / N")
-    ax.set_ylabel("$-\\partial_\\lambda G_4^c \\,/\\, \\int dx \\prod_i G_2(x, x_i)$")
-    ax.set_title("$\\phi^4$ by deforming the cos-net parameter density")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, ctx.out_dir, "phi4_first_order.png", result)
+    labels = (
+        "1 / N",
+        "$-\\partial_\\lambda G_4^c \\,/\\, \\int dx \\prod_i G_2(x, x_i)$",
+        "$\\phi^4$ by deforming the cos-net parameter density",
+    )
+    _finish_figure(fig, ax, labels, 7, ctx.out_dir, "phi4_first_order.png", result)
     rows = []
     for j, t in enumerate(ext):
         rows.append(

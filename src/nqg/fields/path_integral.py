@@ -211,7 +211,52 @@ def _grid(T: float, n_grid: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ReluPath:
+class _PathNetwork:
+    """Common fields of the networks with N neurons on [0, T] and their boundary conditions; the
+    default ``n_free`` is that of the networks whose last output weight closes the path."""
+
+    T: float
+    n_neurons: int
+    boundary: str = "periodic"
+    x0: float = 0.0
+    xf: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_common(self.n_neurons, self.T, self.boundary)
+
+    @property
+    def n_free(self) -> int:
+        return self.n_neurons if self.boundary in ("free", "periodic") else self.n_neurons - 1
+
+
+def _close_path(theta, boundary: str, x0: float, xf: float, last_weight):
+    """(bias, output weights) from the free weights theta: ``free``: (x0, theta); ``fixed``: bias x0 and
+    the last weight ``last_weight(x_f, x0, theta)``; ``periodic``: bias theta[0] and the last weight
+    ``last_weight(theta[0], theta[0], theta[1:])`` (the path ends where it starts)."""
+    xp = _xp(theta)
+    theta = xp.asarray(theta)
+    if boundary == "free":
+        return xp.asarray(x0, float), theta
+    if boundary == "fixed":
+        b, w = xp.asarray(x0, float), theta
+        target = xf
+    else:
+        b, w = theta[0], theta[1:]
+        target = b
+    last = last_weight(target, b, w)
+    return b, xp.concatenate([w, xp.reshape(last, (1,))])
+
+
+def _readout_designs(path_fn, d: int, T: float, n_grid: int | None):
+    """(n_grid, G, g, E, e): the path on the uniform grid ``G theta + g`` and its end ``E theta + e``."""
+    n_grid = n_grid or DEFAULT_GRID
+    G, g = _affine_design(path_fn, d, _grid(T, n_grid))
+    E, e = _affine_design(path_fn, d, np.array([T]))
+    return n_grid, G, g, E, e
+
+
+@dataclass(frozen=True)
+class ReluPath(_PathNetwork):
     """``x(tau) = b + sum_n w_n ReLU(tau - tau_n)`` (kinks ``kinks``, sorted, kinks[0] = 0).
 
     Free weights theta: ``free``: all w (b = x_0); ``fixed``: w_0..w_{N-2} (w_{N-1} solves x(T) = x_f);
@@ -219,40 +264,25 @@ class ReluPath:
     between w and the segment velocities ``v_k = sum_{n<=k} w_n``.
     """
 
-    T: float
-    n_neurons: int
-    boundary: str = "periodic"
-    x0: float = 0.0
-    xf: float = 0.0
     kinks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        _check_common(self.n_neurons, self.T, self.boundary)
+        super().__post_init__()
         kinks = np.arange(self.n_neurons) * self.T / self.n_neurons if self.kinks is None else self.kinks
         kinks = np.sort(np.asarray(kinks, float))
         if kinks.shape != (self.n_neurons,) or kinks[0] != 0.0 or kinks[-1] >= self.T:
             raise NqgInputError("ReLU kinks must be N sorted times in [0, T) with the first at 0")
         object.__setattr__(self, "kinks", kinks)
 
-    @property
-    def n_free(self) -> int:
-        return self.n_neurons if self.boundary in ("free", "periodic") else self.n_neurons - 1
-
     def network_weights(self, theta):
         """(b, w): the network's bias and output weights from the free weights theta."""
         xp = _xp(theta)
-        theta = xp.asarray(theta)
         lever = self.T - xp.asarray(self.kinks)  # d x(T) / d w_n
-        if self.boundary == "free":
-            return xp.asarray(self.x0, float), theta
-        if self.boundary == "fixed":
-            b, w = xp.asarray(self.x0, float), theta
-            target = self.xf
-        else:
-            b, w = theta[0], theta[1:]
-            target = b
-        last = (target - b - xp.sum(w * lever[:-1])) / lever[-1]
-        return b, xp.concatenate([w, xp.reshape(last, (1,))])
+
+        def last_weight(target, b, w):
+            return (target - b - xp.sum(w * lever[:-1])) / lever[-1]
+
+        return _close_path(theta, self.boundary, self.x0, self.xf, last_weight)
 
     def path(self, theta, tau):
         """x(tau) evaluated from the network formula."""
@@ -276,9 +306,7 @@ class ReluPath:
         k = mass * V.T @ (ds * v)
         k0 = 0.5 * mass * float(np.sum(ds * v * v))
         tail = _bridge_variance(tq, left, right, mass, hbar) if tail_correction else np.zeros_like(tq)
-        n_grid = n_grid or DEFAULT_GRID
-        G, g = _affine_design(self.path, d, _grid(self.T, n_grid))
-        E, e = _affine_design(self.path, d, np.array([self.T]))
+        n_grid, G, g, E, e = _readout_designs(self.path, d, self.T, n_grid)
         quarter = np.zeros(4)
         if tail_correction:
             tg = _grid(self.T, n_grid)[_quarter_indices(n_grid)]
@@ -380,44 +408,25 @@ class FreeKinkReluPath:
 
 
 @dataclass(frozen=True)
-class StepPath:
+class StepPath(_PathNetwork):
     """``x(tau) = x_0 + dtau sum_{n=1}^N W_n theta(tau - n dtau)`` (theta(0) = 1), dtau = T/N.
 
     Free weights: ``free``: W_1..W_N; ``fixed``: W_1..W_{N-1}; ``periodic``: (x_0, W_1..W_{N-1}), the last
     velocity closing the path. Action: the lattice action ``sum_n dtau [m W_n^2/2 + V(x_{n-1})]``.
     """
 
-    T: float
-    n_neurons: int
-    boundary: str = "periodic"
-    x0: float = 0.0
-    xf: float = 0.0
-
-    def __post_init__(self) -> None:
-        _check_common(self.n_neurons, self.T, self.boundary)
-
     @property
     def dtau(self) -> float:
         return self.T / self.n_neurons
 
-    @property
-    def n_free(self) -> int:
-        return self.n_neurons if self.boundary in ("free", "periodic") else self.n_neurons - 1
-
     def network_weights(self, theta):
         """(x_0, W)."""
         xp = _xp(theta)
-        theta = xp.asarray(theta)
-        if self.boundary == "free":
-            return xp.asarray(self.x0, float), theta
-        if self.boundary == "fixed":
-            x0, W = xp.asarray(self.x0, float), theta
-            target = self.xf
-        else:
-            x0, W = theta[0], theta[1:]
-            target = x0
-        last = (target - x0) / self.dtau - xp.sum(W)
-        return x0, xp.concatenate([W, xp.reshape(last, (1,))])
+
+        def last_weight(target, x0, W):
+            return (target - x0) / self.dtau - xp.sum(W)
+
+        return _close_path(theta, self.boundary, self.x0, self.xf, last_weight)
 
     def path(self, theta, tau):
         """x(tau) from the network formula (theta(0) = 1: the jump at n dtau is included there)."""
@@ -445,25 +454,15 @@ class StepPath:
         K = mass * dt * V.T @ V
         k = mass * dt * V.T @ v
         k0 = 0.5 * mass * dt * float(v @ v)
-        n_grid = n_grid or DEFAULT_GRID
-        G, g = _affine_design(self.path, d, _grid(self.T, n_grid))
+        _, G, g, _, _ = _readout_designs(self.path, d, self.T, n_grid)
         return LinearPathModel(
             B, c, tq, wq, np.zeros_like(tq), K, k, k0, G, g, X[-1], float(x[-1]), 0.0, self.T, self.boundary
         )
 
 
 @dataclass(frozen=True)
-class FourierPath:
+class FourierPath(_PathNetwork):
     """Fourier network (see the module docstring for the three bases)."""
-
-    T: float
-    n_neurons: int
-    boundary: str = "periodic"
-    x0: float = 0.0
-    xf: float = 0.0
-
-    def __post_init__(self) -> None:
-        _check_common(self.n_neurons, self.T, self.boundary)
 
     @property
     def n_modes(self) -> int:
@@ -524,9 +523,7 @@ class FourierPath:
             k0 = 0.5 * mass * (self.xf - self.x0) ** 2 / T if self.boundary == "fixed" else 0.0
         B, c = _affine_design(self.path, d, tq)
         tail = self.tail_variance(tq, mass, hbar) if tail_correction else np.zeros_like(tq)
-        n_grid = n_grid or DEFAULT_GRID
-        G, g = _affine_design(self.path, d, _grid(T, n_grid))
-        E, e = _affine_design(self.path, d, np.array([T]))
+        n_grid, G, g, E, e = _readout_designs(self.path, d, T, n_grid)
         end_tail = float(self.tail_variance(np.array([T]), mass, hbar)[0]) if tail_correction else 0.0
         tg = _grid(T, n_grid)[_quarter_indices(n_grid)]
         quarter = self.tail_variance(tg, mass, hbar) if tail_correction else np.zeros(4)
@@ -1117,18 +1114,8 @@ def ground_state(
 ) -> GroundStateRun:
     """Periodic paths of length T: E0 = <(1/T) int [x V'/2 + V]> and the gap from <x(t) x(0)>."""
     nets = make_networks(activation, T, n_neurons, "periodic", n_chains, seed=seed)
-    samples = sample_path_integral(
-        nets,
-        potential,
-        n_chains=n_chains,
-        n_samples=n_samples,
-        n_warmup=n_warmup,
-        block_size=block_size,
-        seed=seed,
-        mass=mass,
-        hbar=hbar,
-        **sample_kwargs,
-    )
+    sizes = {"n_chains": n_chains, "n_samples": n_samples, "n_warmup": n_warmup, "block_size": block_size}
+    samples = sample_path_integral(nets, potential, seed=seed, mass=mass, hbar=hbar, **sizes, **sample_kwargs)
     fit = None
     if fit_gap:
         try:
@@ -1172,18 +1159,8 @@ def endpoint_distribution(
     For large T, ``p(x) -> psi0(x) / int psi0`` (K(x, x0; T) ~
     psi0(x) psi0(x0) exp(-E0 T)): the free end gives psi0 itself, not |psi0|^2."""
     nets = make_networks(activation, T, n_neurons, "free", n_chains, x0=x0, seed=seed)
-    samples = sample_path_integral(
-        nets,
-        potential,
-        n_chains=n_chains,
-        n_samples=n_samples,
-        n_warmup=n_warmup,
-        block_size=block_size,
-        seed=seed,
-        mass=mass,
-        hbar=hbar,
-        **sample_kwargs,
-    )
+    sizes = {"n_chains": n_chains, "n_samples": n_samples, "n_warmup": n_warmup, "block_size": block_size}
+    samples = sample_path_integral(nets, potential, seed=seed, mass=mass, hbar=hbar, **sizes, **sample_kwargs)
     xe = samples.blocks["x_end"]
     if bin_edges is None:
         sd = float(np.std(xe)) + np.sqrt(samples.end_tail_variance)

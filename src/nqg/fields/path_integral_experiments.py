@@ -87,6 +87,23 @@ def _sigma(value: float, error: float, exact: float) -> float:
     return float((value - exact) / error) if error > 0 else float("inf")
 
 
+def _density_check(res: Result, ax, act: str, i: int, edges, density, name: str, label: str, check: str):
+    """chi^2 of a sampled density ``(centres, density, error, exact, n_samples)`` against the exact one:
+    plotted on ``ax``, recorded as a check; returns the table row."""
+    centres, dens, err, exact, n_samples = density
+    chi2, dof, p = chi2_against(dens, err, exact, bin_width=np.diff(edges), n_samples=n_samples)
+    ax.errorbar(
+        centres + (i - 1.5) * 0.01,
+        dens,
+        err,
+        fmt="o",
+        ms=3,
+        label=f"{LABELS[act]} {label} (chi2/dof {chi2:.0f}/{dof})",
+    )
+    res.add_check(f"{check} ({act}), chi2 p > 0.001", p > 1e-3, f"chi2/dof = {chi2:.1f}/{dof}")
+    return {"activation": act, "quantity": f"{name} ({label})", "chi2": chi2, "dof": dof, "p_value": p}
+
+
 def run_nn_path_integral(cfg: dict[str, Any], ctx: RunContext) -> Result:
     import matplotlib
 
@@ -303,42 +320,21 @@ def run_nn_path_integral(cfg: dict[str, Any], ctx: RunContext) -> Result:
             **run_kw,
         )
         ex = spec.ground_state_wavefunction(r.centres) / psi_norm
-        chi2, dof, p = chi2_against(
-            r.density, r.error, ex, bin_width=np.diff(edges), n_samples=r.samples.blocks["x_end"].size
-        )
-        axes[0].errorbar(
-            r.centres + (i - 1.5) * 0.01,
-            r.density,
-            r.error,
-            fmt="o",
-            ms=3,
-            label=f"{LABELS[act]} free end (chi2/dof {chi2:.0f}/{dof})",
-        )
+        n_end = r.samples.blocks["x_end"].size
+        free_end = (r.centres, r.density, r.error, ex, n_end)
         wf_rows.append(
-            {"activation": act, "quantity": "psi0 (free end)", "chi2": chi2, "dof": dof, "p_value": p}
-        )
-        res.add_check(
-            f"psi0 from free-end density ({act}), chi2 p > 0.001", p > 1e-3, f"chi2/dof = {chi2:.1f}/{dof}"
+            _density_check(
+                res, axes[0], act, i, edges, free_end, "psi0", "free end", "psi0 from free-end density"
+            )
         )
         per = runs[("anharmonic", act)].samples
         c, d, e = per.quarter_density(edges)
         ex2 = spec.ground_state_wavefunction(c) ** 2
-        chi2, dof, p = chi2_against(
-            d, e, ex2, bin_width=np.diff(edges), n_samples=per.blocks["x_quarter"].size
-        )
-        axes[1].errorbar(
-            c + (i - 1.5) * 0.01,
-            d,
-            e,
-            fmt="o",
-            ms=3,
-            label=f"{LABELS[act]} periodic (chi2/dof {chi2:.0f}/{dof})",
-        )
+        periodic = (c, d, e, ex2, per.blocks["x_quarter"].size)
         wf_rows.append(
-            {"activation": act, "quantity": "|psi0|^2 (periodic)", "chi2": chi2, "dof": dof, "p_value": p}
-        )
-        res.add_check(
-            f"|psi0|^2 from periodic paths ({act}), chi2 p > 0.001", p > 1e-3, f"chi2/dof = {chi2:.1f}/{dof}"
+            _density_check(
+                res, axes[1], act, i, edges, periodic, "|psi0|^2", "periodic", "|psi0|^2 from periodic paths"
+            )
         )
     for ax in axes:
         ax.set_xlabel("x")

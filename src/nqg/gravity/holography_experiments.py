@@ -204,6 +204,70 @@ def _plot_condensate(
     save_figure(fig, ctx.out_dir, filename, result)
 
 
+def _fit_regression(ensemble, m, s, config: dict[str, Any], *, steps: int, key, name: str, loop, **kwargs):
+    """:func:`nqg.gravity.holography.fit_regression` with the config's regression learning rates."""
+    return H.fit_regression(
+        ensemble,
+        m,
+        s,
+        steps=steps,
+        key=key,
+        learning_rate=config["regression_learning_rate"],
+        final_learning_rate=config["regression_final_learning_rate"],
+        name=name,
+        **kwargs,
+        **loop,
+    )
+
+
+def _fit_paper(
+    ensemble,
+    data,
+    config: dict[str, Any],
+    *,
+    key,
+    name: str,
+    loop,
+    steps: int | None = None,
+    learning_rate: float | None = None,
+    final_learning_rate: float | None = None,
+):
+    """:func:`nqg.gravity.holography.fit_paper` with the config's paper schedule unless overridden."""
+    return H.fit_paper(
+        ensemble,
+        data,
+        steps=config["paper_steps"] if steps is None else steps,
+        key=key,
+        learning_rate=config["paper_learning_rate"] if learning_rate is None else learning_rate,
+        final_learning_rate=(
+            config["paper_final_learning_rate"] if final_learning_rate is None else final_learning_rate
+        ),
+        batch_size=config["batch_size"],
+        name=name,
+        **loop,
+    )
+
+
+def _summarise_fits(
+    result: Result, fits: dict[str, Any], m, s, held, *, quick: bool
+) -> dict[str, dict[str, Any]]:
+    """Metrics, references and tables of every fit (``fits["regression"]`` gives the chi^2 median);
+    returns the per-method numbers of :func:`summarise_method` plus final losses and skipped steps."""
+    per_method = {}
+    for name, fit in fits.items():
+        info = summarise_method(result, fit.state.params, name, m, s, held, quick=quick)
+        info["final_loss"] = [float(x) for x in fit.history["member_loss"][-1]]
+        info["skipped"] = np.asarray(fit.state.skipped)
+        per_method[name] = info
+    _add_published_code_references(result)
+    result.add_metric(
+        "chi2_regression_median", float(np.median(fits["regression"].history["member_chi2"][-1]))
+    )
+    result.add_table("lattice_points_abs_F", _lattice_table(m, s, per_method))
+    result.add_table("members", _member_table(per_method))
+    return per_method
+
+
 # ------------------------------------------------------------------------------------------- discrete
 HOLO_DEFAULTS: dict[str, Any] = {
     "n_seeds": 10,
@@ -248,52 +312,34 @@ def run_holographic_qcd(config: dict[str, Any], ctx: RunContext) -> Result:
     result.add_metric("heldout_accuracy_bayes_band", acc_opt)
     result.add_metric("optimal_band_halfwidth_GeV3", w_opt, unit="GeV^3")
 
-    reg = H.fit_regression(
+    reg = _fit_regression(
         H.discrete_ensemble(k_init_reg, K, h_std=config["regression_h_std"]),
         m,
         s,
+        config,
         steps=config["regression_steps"],
         key=k_reg,
-        learning_rate=config["regression_learning_rate"],
-        final_learning_rate=config["regression_final_learning_rate"],
         relative_error=config["regression_relative_error"],
         name="regression",
-        **loop,
+        loop=loop,
     )
-    paper = H.fit_paper(
-        H.discrete_ensemble(k_init_paper, K),
-        data,
-        steps=config["paper_steps"],
-        key=k_paper,
-        learning_rate=config["paper_learning_rate"],
-        final_learning_rate=config["paper_final_learning_rate"],
-        batch_size=config["batch_size"],
-        name="paper",
-        **loop,
+    paper = _fit_paper(
+        H.discrete_ensemble(k_init_paper, K), data, config, key=k_paper, name="paper", loop=loop
     )
-    warm = H.fit_paper(
+    warm = _fit_paper(
         reg.state.params,
         data,
+        config,
         steps=config["warm_paper_steps"],
         key=k_warm,
         learning_rate=config["warm_learning_rate"],
         final_learning_rate=config["warm_learning_rate"] / 10,
-        batch_size=config["batch_size"],
         name="paper_warm",
-        **loop,
+        loop=loop,
     )
     fits = {"paper": paper, "regression": reg, "paper_warm": warm}
-    per_method = {}
-    for name, fit in fits.items():
-        info = summarise_method(result, fit.state.params, name, m, s, held, quick=ctx.quick)
-        info["final_loss"] = [float(x) for x in fit.history["member_loss"][-1]]
-        info["skipped"] = np.asarray(fit.state.skipped)
-        per_method[name] = info
-    _add_published_code_references(result)
+    per_method = _summarise_fits(result, fits, m, s, held, quick=ctx.quick)
     chi2 = reg.history["member_chi2"][-1]
-    result.add_metric("chi2_regression_median", float(np.median(chi2)))
-    result.add_table("lattice_points_abs_F", _lattice_table(m, s, per_method))
-    result.add_table("members", _member_table(per_method))
 
     etas = np.asarray(layer_etas(H.ETA_INI, H.ETA_FIN, H.N_LAYERS))
     bands = {name: (etas, _metric_band(fit.state.params, etas)) for name, fit in fits.items()}
@@ -377,40 +423,24 @@ def run_holographic_qcd_ode(config: dict[str, Any], ctx: RunContext) -> Result:
     loop = {"ctx": ctx, "chunk": 200}
     ode_kwargs = {"degree": int(config["degree"]), "n_steps": int(config["ode_steps"])}
 
-    reg = H.fit_regression(
+    freeze = {"freeze_lambda_fraction": config["regression_freeze_lambda_fraction"]}
+    reg = _fit_regression(
         H.ode_ensemble(k_init_reg, K, **ode_kwargs),
         m,
         s,
+        config,
         steps=config["regression_steps"],
         key=k_reg,
-        learning_rate=config["regression_learning_rate"],
-        final_learning_rate=config["regression_final_learning_rate"],
         relative_error=config["regression_relative_error"],
-        freeze_lambda_fraction=config["regression_freeze_lambda_fraction"],
         name="ode_regression",
-        **loop,
+        loop=loop,
+        **freeze,
     )
-    paper = H.fit_paper(
-        H.ode_ensemble(k_init_paper, K, **ode_kwargs),
-        data,
-        steps=config["paper_steps"],
-        key=k_paper,
-        learning_rate=config["paper_learning_rate"],
-        final_learning_rate=config["paper_final_learning_rate"],
-        batch_size=config["batch_size"],
-        name="ode_paper",
-        **loop,
+    paper = _fit_paper(
+        H.ode_ensemble(k_init_paper, K, **ode_kwargs), data, config, key=k_paper, name="ode_paper", loop=loop
     )
     fits = {"paper": paper, "regression": reg}
-    per_method = {}
-    for name, fit in fits.items():
-        info = summarise_method(result, fit.state.params, name, m, s, held, quick=ctx.quick)
-        info["final_loss"] = [float(x) for x in fit.history["member_loss"][-1]]
-        per_method[name] = info
-    _add_published_code_references(result)
-    result.add_metric("chi2_regression_median", float(np.median(reg.history["member_chi2"][-1])))
-    result.add_table("lattice_points_abs_F", _lattice_table(m, s, per_method))
-    result.add_table("members", _member_table(per_method))
+    _summarise_fits(result, fits, m, s, held, quick=ctx.quick)
 
     coeffs = {name: np.asarray(fit.state.params.bulk.metric.coeffs) for name, fit in fits.items()}
     rows = []
@@ -423,17 +453,16 @@ def run_holographic_qcd_ode(config: dict[str, Any], ctx: RunContext) -> Result:
     result.add_table("metric_coefficients", rows)
 
     # a small discrete ensemble (regression) for the comparison band
-    disc = H.fit_regression(
+    disc = _fit_regression(
         H.discrete_ensemble(k_disc_init, int(config["discrete_seeds"]), h_std=1.0),
         m,
         s,
+        config,
         steps=config["discrete_regression_steps"],
         key=k_disc,
-        learning_rate=config["regression_learning_rate"],
-        final_learning_rate=config["regression_final_learning_rate"],
-        freeze_lambda_fraction=config["regression_freeze_lambda_fraction"],
         name="discrete_regression",
-        **loop,
+        loop=loop,
+        **freeze,
     )
     etas_fine = np.linspace(H.ETA_INI, H.ETA_FIN, 60)
     etas_layers = np.asarray(layer_etas(H.ETA_INI, H.ETA_FIN, H.N_LAYERS))

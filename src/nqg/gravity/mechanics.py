@@ -59,7 +59,7 @@ import numpy as np
 import optax
 
 from nqg.errors import NqgInputError
-from nqg.gravity.network import propagate
+from nqg.gravity.network import ensemble_loss, propagate
 from nqg.spec import RunContext
 from nqg.train import LoopResult, run_loop
 
@@ -232,18 +232,15 @@ def fit_friction(
     :func:`nqg.train.run_loop` (summed loss, Adam being elementwise). Returns ``h`` (M, N) and the loop
     result (``history["member_loss"]``: (steps, M)).
     """
-    x0 = jnp.asarray(datasets["x"])
-    v0 = jnp.asarray(datasets["v"])
-    labels = jnp.asarray(datasets["label"])
-    n_members = x0.shape[0]
-    h0 = jnp.full((n_members, setup.n_layers), float(h_init))
+    x0, v0, labels = (jnp.asarray(datasets[k]) for k in ("x", "v", "label"))
+    h0 = jnp.full((x0.shape[0], setup.n_layers), float(h_init))
     optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.05))
 
     def total_loss(h, width):
-        losses = jax.vmap(lambda hm, x, v, y: classification_loss(hm, x, v, y, setup, width, c_reg))(
-            h, x0, v0, labels
-        )
-        return jnp.sum(losses), losses
+        def member(hm, x, v, y):
+            return classification_loss(hm, x, v, y, setup, width, c_reg)
+
+        return ensemble_loss(member, h, x0, v0, labels)
 
     grad_fn = jax.value_and_grad(total_loss, has_aux=True)
 

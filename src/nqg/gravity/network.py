@@ -45,6 +45,7 @@ __all__ = [
     "ads_schwarzschild_h",
     "ads_schwarzschild_metric",
     "ensemble_call",
+    "ensemble_loss",
     "layer_etas",
     "make_ensemble",
     "metric_h",
@@ -52,12 +53,25 @@ __all__ = [
     "propagate",
     "propagate_trajectory",
     "pure_ads_h",
+    "smoothness_penalty",
 ]
 
 
 # --------------------------------------------------------------------------------------------------
 # Generic propagation
 # --------------------------------------------------------------------------------------------------
+def _scan_layers(h, phi, pi, d_eta, force: Callable, *, emit: bool):
+    """``lax.scan`` of the layer step over ``h``: ``((phi_N, pi_N), ys)``, ``ys`` every layer's
+    output ``(phi_{n+1}, pi_{n+1})`` stacked when ``emit`` (else None)."""
+
+    def layer(carry, h_n):
+        phi_n, pi_n = carry
+        out = (phi_n + d_eta * pi_n, pi_n + d_eta * (-h_n * pi_n + force(phi_n)))
+        return out, out if emit else None
+
+    return jax.lax.scan(layer, (jnp.asarray(phi), jnp.asarray(pi)), jnp.asarray(h))
+
+
 def propagate(h, phi, pi, d_eta, force: Callable) -> tuple[Array, Array]:
     """Propagate ``(phi, pi)`` through the N layers of the bulk network (explicit Euler).
 
@@ -70,17 +84,7 @@ def propagate(h, phi, pi, d_eta, force: Callable) -> tuple[Array, Array]:
     ``force(phi)`` is ``dV/dphi``. Works elementwise over any batch shape of ``phi``/``pi``
     (``lax.scan`` over layers). Returns ``(phi_N, pi_N)``.
     """
-    phi = jnp.asarray(phi)
-    pi = jnp.asarray(pi)
-
-    def layer(carry, h_n):
-        phi_n, pi_n = carry
-        phi_next = phi_n + d_eta * pi_n
-        pi_next = pi_n + d_eta * (-h_n * pi_n + force(phi_n))
-        return (phi_next, pi_next), None
-
-    h = jnp.asarray(h)
-    (phi, pi), _ = jax.lax.scan(layer, (phi, pi), h)
+    (phi, pi), _ = _scan_layers(h, phi, pi, d_eta, force, emit=False)
     return phi, pi
 
 
@@ -91,15 +95,7 @@ def propagate_trajectory(h, phi, pi, d_eta, force: Callable) -> tuple[Array, Arr
     """
     phi = jnp.asarray(phi)
     pi = jnp.asarray(pi)
-
-    def layer(carry, h_n):
-        phi_n, pi_n = carry
-        phi_next = phi_n + d_eta * pi_n
-        pi_next = pi_n + d_eta * (-h_n * pi_n + force(phi_n))
-        return (phi_next, pi_next), (phi_next, pi_next)
-
-    h = jnp.asarray(h)
-    _, (phis, pis) = jax.lax.scan(layer, (phi, pi), h)
+    _, (phis, pis) = _scan_layers(h, phi, pi, d_eta, force, emit=True)
     phis = jnp.concatenate([phi[None], phis], axis=0)
     pis = jnp.concatenate([pi[None], pis], axis=0)
     return phis, pis
@@ -108,6 +104,14 @@ def propagate_trajectory(h, phi, pi, d_eta, force: Callable) -> tuple[Array, Arr
 def phi4_force(phi, m2, lam):
     """``dV/dphi = m^2 phi + lambda phi^3`` for ``V = m^2 phi^2/2 + lambda phi^4/4``."""
     return m2 * phi + lam * phi**3
+
+
+def smoothness_penalty(h, etas, c_reg: float = 0.01) -> Array:
+    """``c_reg sum_{n=0}^{N-2} eta_n^4 (h_{n+1} - h_n)^2`` (arXiv:1802.08313 eq. (3.9)): the metric
+    ``h`` (N,) on the grid ``etas`` (N,)."""
+    h = jnp.asarray(h)
+    etas = jnp.asarray(etas)
+    return c_reg * jnp.sum(etas[:-1] ** 4 * (h[1:] - h[:-1]) ** 2)
 
 
 def layer_etas(eta_ini: float, eta_fin: float, n_layers: int) -> Array:
@@ -155,7 +159,40 @@ def pure_ads_h(eta, d: int) -> Array:
 # --------------------------------------------------------------------------------------------------
 # Discrete network
 # --------------------------------------------------------------------------------------------------
-class DiscreteBulkNetwork(eqx.Module):
+class _QuarticBulk(eqx.Module):
+    """What both bulk models share: the static settings ``m2, eta_ini, eta_fin, d, train_lambda``,
+    the quartic coupling (gradient stopped unless ``train_lambda``) and the force ``dV/dphi``.
+    Subclasses declare the array field ``lam`` after their own (so the leaf order is theirs)."""
+
+    m2: float = eqx.field(static=True)
+    eta_ini: float = eqx.field(static=True)
+    eta_fin: float = eqx.field(static=True)
+    d: int = eqx.field(static=True)
+    train_lambda: bool = eqx.field(static=True)
+
+    def _set_bulk(self, lam, m2, eta_ini, eta_fin, d, train_lambda) -> None:
+        """Set the shared fields (from a subclass ``__init__``)."""
+        self.lam = jnp.asarray(lam, dtype=float)
+        self.m2 = float(m2)
+        self.eta_ini = float(eta_ini)
+        self.eta_fin = float(eta_fin)
+        self.d = int(d)
+        self.train_lambda = bool(train_lambda)
+
+    @property
+    def coupling(self) -> Array:
+        return self.lam if self.train_lambda else jax.lax.stop_gradient(self.lam)
+
+    def with_trainable_lambda(self, train_lambda: bool):
+        """The same network with lambda trained (True) or held fixed (False)."""
+        return dataclasses.replace(self, train_lambda=bool(train_lambda))
+
+    def force(self, phi):
+        """``dV/dphi = m^2 phi + lambda phi^3``."""
+        return phi4_force(phi, self.m2, self.coupling)
+
+
+class DiscreteBulkNetwork(_QuarticBulk):
     """Residual network of the bulk equation with trainable metric weights ``h_n``.
 
     Fields: ``h`` (N,) the metric at the layer positions :attr:`etas`; ``lam`` the quartic coupling
@@ -166,11 +203,6 @@ class DiscreteBulkNetwork(eqx.Module):
 
     h: Array
     lam: Array
-    m2: float = eqx.field(static=True)
-    eta_ini: float = eqx.field(static=True)
-    eta_fin: float = eqx.field(static=True)
-    d: int = eqx.field(static=True)
-    train_lambda: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -184,12 +216,7 @@ class DiscreteBulkNetwork(eqx.Module):
         train_lambda: bool = True,
     ):
         self.h = jnp.asarray(h, dtype=float)
-        self.lam = jnp.asarray(lam, dtype=float)
-        self.m2 = float(m2)
-        self.eta_ini = float(eta_ini)
-        self.eta_fin = float(eta_fin)
-        self.d = int(d)
-        self.train_lambda = bool(train_lambda)
+        self._set_bulk(lam, m2, eta_ini, eta_fin, d, train_lambda)
 
     @classmethod
     def random(
@@ -240,18 +267,6 @@ class DiscreteBulkNetwork(eqx.Module):
         """Layer positions ``eta_n`` (n = 0..N-1) where ``h_n = h(eta_n)``."""
         return layer_etas(self.eta_ini, self.eta_fin, self.n_layers)
 
-    @property
-    def coupling(self) -> Array:
-        return self.lam if self.train_lambda else jax.lax.stop_gradient(self.lam)
-
-    def with_trainable_lambda(self, train_lambda: bool):
-        """The same network with lambda trained (True) or held fixed (False)."""
-        return dataclasses.replace(self, train_lambda=bool(train_lambda))
-
-    def force(self, phi):
-        """``dV/dphi = m^2 phi + lambda phi^3``."""
-        return phi4_force(phi, self.m2, self.coupling)
-
     def __call__(self, phi, pi) -> tuple[Array, Array]:
         return propagate(self.h, phi, pi, self.d_eta, self.force)
 
@@ -261,14 +276,21 @@ class DiscreteBulkNetwork(eqx.Module):
 
     def smoothness_penalty(self, c_reg: float = 0.01) -> Array:
         """``c_reg * sum_n eta_n^4 (h_{n+1} - h_n)^2`` (arXiv:1802.08313 eq. (3.9))."""
-        etas = self.etas
-        return c_reg * jnp.sum(etas[:-1] ** 4 * (self.h[1:] - self.h[:-1]) ** 2)
+        return smoothness_penalty(self.h, self.etas, c_reg)
 
 
 # --------------------------------------------------------------------------------------------------
 # Continuous network (neural ODE)
 # --------------------------------------------------------------------------------------------------
-class PolynomialMetric(eqx.Module):
+class _MetricFunction(eqx.Module):
+    """A trainable ``h(eta)``; subclasses define ``__call__``."""
+
+    def smoothness_penalty(self, etas, c_reg: float = 0.01) -> Array:
+        """Same form as the discrete penalty on a grid: ``c_reg sum eta^4 (h(eta_{n+1}) - h(eta_n))^2``."""
+        return smoothness_penalty(self(etas), etas, c_reg)
+
+
+class PolynomialMetric(_MetricFunction):
     """``h(eta) = sum_k c_k (1 - eta)^k`` (k = 0..degree), trainable coefficients ``c``."""
 
     coeffs: Array
@@ -287,13 +309,8 @@ class PolynomialMetric(eqx.Module):
     def __call__(self, eta):
         return jnp.polyval(self.coeffs[::-1], 1.0 - eta)
 
-    def smoothness_penalty(self, etas, c_reg: float = 0.01) -> Array:
-        """Same form as the discrete penalty on a grid: ``c_reg sum eta^4 (h(eta_{n+1}) - h(eta_n))^2``."""
-        hs = self(etas)
-        return c_reg * jnp.sum(etas[:-1] ** 4 * (hs[1:] - hs[:-1]) ** 2)
 
-
-class MLPMetric(eqx.Module):
+class MLPMetric(_MetricFunction):
     """``h(eta) = h0 + MLP(eta)``: a small tanh network with a fixed offset ``h0`` (e.g. ``d``)."""
 
     mlp: eqx.nn.MLP
@@ -307,12 +324,8 @@ class MLPMetric(eqx.Module):
         eta = jnp.asarray(eta)
         return self.h0 + jnp.vectorize(self.mlp)(eta)
 
-    def smoothness_penalty(self, etas, c_reg: float = 0.01) -> Array:
-        hs = self(etas)
-        return c_reg * jnp.sum(etas[:-1] ** 4 * (hs[1:] - hs[:-1]) ** 2)
 
-
-class NeuralODEBulk(eqx.Module):
+class NeuralODEBulk(_QuarticBulk):
     """The continuum bulk equation ``phi'' + h(eta) phi' - m^2 phi - lambda phi^3 = 0`` solved with diffrax.
 
     ``metric``: any callable module ``eta -> h(eta)`` (:class:`PolynomialMetric`, :class:`MLPMetric`).
@@ -325,11 +338,6 @@ class NeuralODEBulk(eqx.Module):
 
     metric: eqx.Module
     lam: Array
-    m2: float = eqx.field(static=True)
-    eta_ini: float = eqx.field(static=True)
-    eta_fin: float = eqx.field(static=True)
-    d: int = eqx.field(static=True)
-    train_lambda: bool = eqx.field(static=True)
     n_steps: int | None = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
@@ -349,26 +357,10 @@ class NeuralODEBulk(eqx.Module):
         atol: float = 1e-10,
     ):
         self.metric = metric
-        self.lam = jnp.asarray(lam, dtype=float)
-        self.m2 = float(m2)
-        self.eta_ini = float(eta_ini)
-        self.eta_fin = float(eta_fin)
-        self.d = int(d)
-        self.train_lambda = bool(train_lambda)
+        self._set_bulk(lam, m2, eta_ini, eta_fin, d, train_lambda)
         self.n_steps = None if n_steps is None else int(n_steps)
         self.rtol = float(rtol)
         self.atol = float(atol)
-
-    @property
-    def coupling(self) -> Array:
-        return self.lam if self.train_lambda else jax.lax.stop_gradient(self.lam)
-
-    def with_trainable_lambda(self, train_lambda: bool):
-        """The same network with lambda trained (True) or held fixed (False)."""
-        return dataclasses.replace(self, train_lambda=bool(train_lambda))
-
-    def force(self, phi):
-        return phi4_force(phi, self.m2, self.coupling)
 
     def vector_field(self, eta, state, args=None):
         """``(phi, pi)' = (pi, -h(eta) pi + m^2 phi + lambda phi^3)``."""
@@ -468,3 +460,11 @@ def make_ensemble(factory: Callable, key, n_members: int):
 def ensemble_call(fn: Callable, ensemble, *args):
     """``fn(member, *args)`` for every member of a stacked ensemble (vmapped; ``args`` shared)."""
     return eqx.filter_vmap(fn, in_axes=(eqx.if_array(0),) + (None,) * len(args))(ensemble, *args)
+
+
+def ensemble_loss(member_loss: Callable, params, *data):
+    """``member_loss(params_m, *data_m)`` for every member (vmapped over the leading axis of
+    ``params`` and of each ``data`` array): ``(sum over members, per-member losses)``. The summed
+    loss gives each member its own gradient, so one elementwise optimizer trains them all."""
+    losses = jax.vmap(member_loss)(params, *data)
+    return jnp.sum(losses), losses

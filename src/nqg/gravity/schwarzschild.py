@@ -48,7 +48,14 @@ import optax
 import optimistix as optx
 
 from nqg.errors import NqgInputError
-from nqg.gravity.network import ads_schwarzschild_h, layer_etas, phi4_force, propagate
+from nqg.gravity.network import (
+    ads_schwarzschild_h,
+    ensemble_loss,
+    layer_etas,
+    phi4_force,
+    propagate,
+    smoothness_penalty,
+)
 from nqg.spec import RunContext
 from nqg.train import LoopResult, minimize
 
@@ -121,13 +128,6 @@ def horizon_F(h, phi0, pi0, setup: SchwarzschildSetup):
 def paper_output(F, epsilon: float = 0.1, width: float = 0.01):
     """``t(F) = [tanh((F - eps)/w) - tanh((F + eps)/w) + 2]/2``: ~0 for ``|F| < eps``, ~1 outside."""
     return 0.5 * (jnp.tanh((F - epsilon) / width) - jnp.tanh((F + epsilon) / width) + 2.0)
-
-
-def smoothness_penalty(h, etas, c_reg: float):
-    """``c_reg sum_{n=0}^{N-2} eta_n^4 (h_{n+1} - h_n)^2`` (arXiv:1802.08313 eq. (3.9))."""
-    h = jnp.asarray(h)
-    etas = jnp.asarray(etas)
-    return c_reg * jnp.sum(etas[:-1] ** 4 * (h[1:] - h[:-1]) ** 2)
 
 
 def paper_loss(
@@ -258,18 +258,15 @@ def fit_paper(
     Returns the learned weights ``(M, N)`` and the :class:`nqg.train.LoopResult`
     (``history["member_loss"]`` has shape ``(steps, M)``).
     """
-    phi0 = jnp.asarray(datasets["phi"])
-    pi0 = jnp.asarray(datasets["pi"])
-    labels = jnp.asarray(datasets["label"])
-    n_members = phi0.shape[0]
-    h0 = setup.d + h_init_std * jax.random.normal(key, (n_members, setup.n_layers))
+    phi0, pi0, labels = (jnp.asarray(datasets[k]) for k in ("phi", "pi", "label"))
+    h0 = setup.d + h_init_std * jax.random.normal(key, (phi0.shape[0], setup.n_layers))
 
     def member(h, phi, pi, y):
         return paper_loss(h, phi, pi, y, setup, c_reg, epsilon, width)
 
     def loss_fn(h, _key):
-        losses = jax.vmap(member)(h, phi0, pi0, labels)
-        return jnp.sum(losses), {"member_loss": losses}
+        total, losses = ensemble_loss(member, h, phi0, pi0, labels)
+        return total, {"member_loss": losses}
 
     loop = minimize(
         loss_fn,

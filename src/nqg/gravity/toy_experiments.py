@@ -13,6 +13,7 @@ conditions come to rest at ``t = 10`` (:mod:`nqg.gravity.mechanics`).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -34,34 +35,43 @@ def _stack(datasets: list[dict[str, np.ndarray]], keys: tuple[str, ...]) -> dict
     return {k: np.stack([d[k] for d in datasets]) for k in keys}
 
 
-# -------------------------------------------------------------------------------------- ads-schwarzschild
+def _member_datasets(generate, key, n_members: int, keys: tuple[str, ...]):
+    """``generate(key_m)`` for ``n_members`` split keys: the list of data sets and ``keys`` stacked."""
+    datasets = [generate(k) for k in jax.random.split(key, n_members)]
+    return datasets, _stack(datasets, keys)
 
 
-def run_ads_schwarzschild(config: dict[str, Any], ctx: RunContext) -> Result:
-    """AdS/DL on AdS-Schwarzschild data: paper classifier vs positive-curve regression."""
+def _setup_from_config(cls, config: dict[str, Any]):
+    """The frozen dataclass ``cls`` with every field read from ``config``, cast to its default's type."""
+    return cls(**{f.name: type(f.default)(config[f.name]) for f in dataclasses.fields(cls)})
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+# -------------------------------------------------------------------------------------- ads-schwarzschild
+
+
+def run_ads_schwarzschild(config: dict[str, Any], ctx: RunContext) -> Result:
+    """AdS/DL on AdS-Schwarzschild data: paper classifier vs positive-curve regression."""
     from nqg.gravity import schwarzschild as S
 
-    setup = S.SchwarzschildSetup(
-        d=int(config["d"]),
-        m2=float(config["m2"]),
-        lam=float(config["lam"]),
-        n_layers=int(config["n_layers"]),
-        eta_ini=float(config["eta_ini"]),
-        eta_fin=float(config["eta_fin"]),
-    )
+    setup = _setup_from_config(S.SchwarzschildSetup, config)
     key = jax.random.PRNGKey(ctx.seed)
     k_data, k_paper, k_best = jax.random.split(key, 3)
     n_members = int(config["n_members"])
-    datasets = [
-        S.generate_data(k, setup, int(config["n_per_class"]), epsilon=float(config["epsilon"]))
-        for k in jax.random.split(k_data, n_members)
-    ]
-    data = _stack(datasets, ("phi", "pi", "label", "F"))
+    datasets, data = _member_datasets(
+        lambda k: S.generate_data(k, setup, int(config["n_per_class"]), epsilon=float(config["epsilon"])),
+        k_data,
+        n_members,
+        ("phi", "pi", "label", "F"),
+    )
     h_paper, loop = S.fit_paper(
         k_paper,
         data,
@@ -156,7 +166,7 @@ def run_ads_schwarzschild(config: dict[str, Any], ctx: RunContext) -> Result:
     result.add_table("per_layer", rows)
     write_csv(ctx.out_dir / "metric.csv", list(rows[0]), [list(r.values()) for r in rows])
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, ax2) = _pyplot().subplots(1, 2, figsize=(11, 4.2))
     grid = np.linspace(setup.eta_fin + 0.05, setup.eta_ini, 200)
     ax.plot(grid, setup.d / np.tanh(setup.d * grid), "k-", label=r"true $3\coth(3\eta)$")
     ax.errorbar(etas, h_paper.mean(0), yerr=h_paper.std(0), fmt="o", capsize=3, label="paper classifier")
@@ -218,33 +228,21 @@ ADS_SCHWARZSCHILD = Experiment(
 
 def run_friction_inverse(config: dict[str, Any], ctx: RunContext) -> Result:
     """Learn a time-dependent friction from which initial conditions come to rest."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from nqg.gravity import mechanics as Mx
 
-    setup = Mx.FrictionSetup(
-        duration=float(config["duration"]),
-        n_layers=int(config["n_layers"]),
-        mass=float(config["mass"]),
-        k=float(config["k"]),
-        g=float(config["g"]),
-        v_tol=float(config["v_tol"]),
-        f_tol=float(config["f_tol"]),
-    )
+    setup = _setup_from_config(Mx.FrictionSetup, config)
     times = np.asarray(setup.times)
     h_true = np.asarray(
         Mx.sinusoidal_friction(times, float(config["h0"]), float(config["amplitude"]), float(config["omega"]))
     )
     n_members = int(config["n_members"])
     key = jax.random.PRNGKey(ctx.seed)
-    datasets = [
-        Mx.generate_data(k, setup, h_true, int(config["n_per_class"]), box=float(config["box"]))
-        for k in jax.random.split(key, n_members)
-    ]
-    data = _stack(datasets, ("x", "v", "label"))
+    datasets, data = _member_datasets(
+        lambda k: Mx.generate_data(k, setup, h_true, int(config["n_per_class"]), box=float(config["box"])),
+        key,
+        n_members,
+        ("x", "v", "label"),
+    )
     h, loop = Mx.fit_friction(
         data,
         setup,
@@ -322,7 +320,7 @@ def run_friction_inverse(config: dict[str, Any], ctx: RunContext) -> Result:
         np.stack([times, h_true, h.mean(0), h.std(0)], axis=1),
     )
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, ax2) = _pyplot().subplots(1, 2, figsize=(11, 4.2))
     for hm in h:
         ax.plot(times, hm, color="tab:blue", alpha=0.3, lw=1)
     ax.plot(times, h.mean(0), color="tab:blue", lw=2, label="learned (members, mean)")

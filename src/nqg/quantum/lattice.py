@@ -100,18 +100,8 @@ def chain(length: int, pbc: bool = True) -> Lattice:
     n = int(length)
     nn = [(i, (i + 1) % n) for i in range(n if pbc else n - 1)]
     nnn = [(i, (i + 2) % n) for i in range(n if pbc else n - 2)] if n > 2 else []
-    bonds = _unique_bonds(nn)
     trans = np.stack([(np.arange(n) + t) % n for t in range(n)]) if pbc else None
-    return Lattice(
-        n_sites=n,
-        bonds=bonds,
-        next_nearest_bonds=_unique_bonds(nnn),
-        sublattice=bipartite_labels(n, bonds),
-        translations=trans,
-        shape=(n,),
-        pbc=pbc,
-        name=f"chain {n} {'periodic' if pbc else 'open'}",
-    )
+    return _from_bonds(n, nn, nnn, trans, (n,), pbc, f"chain {n} {'periodic' if pbc else 'open'}")
 
 
 def square(lx: int, ly: int | None = None, pbc: bool = True) -> Lattice:
@@ -136,22 +126,12 @@ def square(lx: int, ly: int | None = None, pbc: bool = True) -> Lattice:
                 j = idx(x + dx, y + dy)
                 if j is not None:
                     target.append((i, j))
-    bonds = _unique_bonds(nn)
     n = lx * ly
     trans = None
     if pbc:
         xs, ys = np.divmod(np.arange(n), ly)
         trans = np.stack([((xs + tx) % lx) * ly + (ys + ty) % ly for tx in range(lx) for ty in range(ly)])
-    return Lattice(
-        n_sites=n,
-        bonds=bonds,
-        next_nearest_bonds=_unique_bonds(nnn),
-        sublattice=bipartite_labels(n, bonds),
-        translations=trans,
-        shape=(lx, ly),
-        pbc=pbc,
-        name=f"square {lx}x{ly} {'periodic' if pbc else 'open'}",
-    )
+    return _from_bonds(n, nn, nnn, trans, (lx, ly), pbc, f"square {lx}x{ly} {'periodic' if pbc else 'open'}")
 
 
 def graph(n_sites: int, edges, next_nearest_edges=None) -> Lattice:
@@ -165,13 +145,22 @@ def graph(n_sites: int, edges, next_nearest_edges=None) -> Lattice:
             raise NqgInputError(
                 f"edge indices must lie in [0, {n_sites}), got range [{arr.min()}, {arr.max()}]"
             )
-    bonds = _unique_bonds([tuple(p) for p in e.tolist()])
+    pairs = [[tuple(p) for p in a.tolist()] for a in (e, nnn)]
+    return _from_bonds(int(n_sites), *pairs, None, (), False, f"graph {n_sites} sites")
+
+
+def _from_bonds(n: int, nn, nnn, translations, shape, pbc: bool, name: str) -> Lattice:
+    """The :class:`Lattice` of ``n`` sites with bond lists ``nn`` and ``nnn`` (pairs, any order)."""
+    bonds = _unique_bonds(nn)
     return Lattice(
-        n_sites=int(n_sites),
+        n_sites=n,
         bonds=bonds,
-        next_nearest_bonds=_unique_bonds([tuple(p) for p in nnn.tolist()]),
-        sublattice=bipartite_labels(int(n_sites), bonds),
-        name=f"graph {n_sites} sites",
+        next_nearest_bonds=_unique_bonds(nnn),
+        sublattice=bipartite_labels(n, bonds),
+        translations=translations,
+        shape=shape,
+        pbc=pbc,
+        name=name,
     )
 
 
