@@ -216,6 +216,7 @@ def _small_regression(K=2, steps=300):
             progress=False,
             learning_rate=0.03,
             freeze_lambda_fraction=0.0,
+            slope_weight=1.0,  # weak normalisation: chi^2 alone drives these few steps
         )
         _CACHE[(K, steps)] = (m, s, ens, out)
     return _CACHE[(K, steps)]
@@ -239,6 +240,7 @@ def test_regression_ensemble_equals_independent_members_and_lowers_chi2():
         progress=False,
         learning_rate=0.03,
         freeze_lambda_fraction=0.0,
+        slope_weight=1.0,
     )
     np.testing.assert_allclose(
         alone.state.params.bulk.h[0], out.state.params.bulk.h[1], rtol=1e-6
@@ -300,3 +302,19 @@ def test_prediction_roots_satisfy_horizon_condition_and_match_brentq(tmp_path):
     np.testing.assert_array_equal(H.predict_condensate(loaded, masses)[0], roots)
     with pytest.raises(NqgInputError):
         H.load_ensemble(tmp_path / "nope")
+
+
+def test_band_accuracy_matches_direct_classification_at_the_held_out_masses():
+    """The band rule (roots on a mass grid, interpolated) classifies like roots solved at each point."""
+    m, s, _, out = _small_regression(K=2, steps=300)
+    ens = out.state.params
+    curve = H.condensate_curve(m, s)
+    train = H.generate_condensate_data(curve, n_each=300, seed=3)
+    held = H.generate_condensate_data(curve, n_each=100, seed=4)
+    acc, widths = H.band_accuracy(ens, train, held, prior=curve)
+    assert acc.shape == widths.shape == (2,)
+    roots, _ = H.predict_condensate(ens, held.quark_mass, prior=curve(held.quark_mass))
+    for k in range(2):
+        d = np.where(np.isfinite(roots[k]), np.abs(held.condensate - roots[k]), np.inf)
+        direct = np.mean((d >= widths[k]) == (held.label == 1))
+        assert abs(direct - acc[k]) <= 2 / len(held), (direct, acc[k])  # interpolation: at most 2 points

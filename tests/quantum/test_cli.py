@@ -24,6 +24,7 @@ runner = CliRunner()
         (["--samples", "8", "--chains", "16"], "--samples (8) must be >= --chains (16)"),
         (["--model", "transformer"], "unknown model 'transformer'"),
         (["--lattice", "chain", "--size", "7"], "even number of sites"),
+        (["--lattice", "square", "--size", "3x4", "--marshall"], "Marshall sign rule needs a bipartite"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, args, message):

@@ -34,6 +34,13 @@ def ground_state_command(
     iterations: Annotated[int, typer.Option("--iterations", help="VMC iterations.")] = 600,
     lr: Annotated[float, typer.Option("--lr", help="SGD learning rate on the SR direction.")] = 0.02,
     diag_shift: Annotated[float, typer.Option("--diag-shift", help="SR diagonal shift.")] = 0.01,
+    marshall: Annotated[
+        bool | None,
+        typer.Option(
+            "--marshall/--no-marshall",
+            help="Heisenberg/J1-J2: Marshall sign rule (default: on for bipartite lattices).",
+        ),
+    ] = None,
     float32: Annotated[bool, typer.Option("--float32", help="Single precision parameters.")] = False,
     seed: SeedOpt = 0,
     out: OutOpt = None,
@@ -63,6 +70,7 @@ def ground_state_command(
         "lr": lr,
         "diag_shift": diag_shift,
         "float32": float32,
+        "marshall": marshall,
     }
     problem = build_problem(config, seed=seed)  # validates everything before anything is written
     if out is None:
