@@ -262,3 +262,14 @@ def test_phi4_rao_blackwell_estimator_approaches_analytic_at_large_width():
     dev_large = large["kappa"][0] / analytic[0] - 1
     assert dev_small > 10 * small["kappa_error"][0] / analytic[0]  # finite-N non-Gaussianity is resolved ...
     assert abs(dev_large) < abs(dev_small) / 10  # ... and shrinks like 1/N (50 -> 2000: / 40)
+
+
+def test_cauchy_frequencies_stay_finite_when_the_normal_draw_is_exactly_zero(monkeypatch):
+    """A float32 normal is exactly 0 about once in 1e7 draws; b = g / |chi| must not become inf."""
+    from nqg.fields import nnft_random
+    from nqg.fields.nnft import CauchyCosNet
+
+    monkeypatch.setattr(nnft_random, "normal", lambda key, shape, dtype=jnp.float32: jnp.zeros(shape, dtype))
+    theta = CauchyCosNet().sample_hidden(jax.random.key(0), (4, 3), jnp.float32)
+    assert bool(jnp.all(jnp.isfinite(theta["b"])))
+    assert bool(jnp.all(jnp.isfinite(CauchyCosNet().hidden_unit(theta, jnp.array([0.7])))))

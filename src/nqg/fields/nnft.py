@@ -499,7 +499,9 @@ class CauchyCosNet(NetworkArchitecture):
     def sample_hidden(self, key, shape, dtype=jnp.float32):
         kd, kr, kc = jax.random.split(key, 3)
         g = nnft_random.normal(kd, (*shape, self.d_in), dtype)
-        chi = jnp.abs(nnft_random.normal(kr, (*shape, 1), dtype))
+        # |chi| = 0 happens (about once in 1e7 float32 draws) and would give b = inf, cos(inf) = NaN; a
+        # floor of 1e-20 keeps b finite (a huge frequency: a uniformly random phase, the right limit)
+        chi = jnp.maximum(jnp.abs(nnft_random.normal(kr, (*shape, 1), dtype)), 1e-20)
         b = self.omega * g / chi  # multivariate Cauchy (Student t with one degree of freedom)
         c = nnft_random.uniform(kc, shape, dtype, -math.pi, math.pi)
         return {"b": b, "c": c}
