@@ -1,4 +1,4 @@
-"""The quick settings of the NNFT experiments run end to end and pass their checks (slow: ~1 minute)."""
+"""The quick settings of the NNFT experiments run end to end and pass their checks (~30 s)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from nqg.fields.nnft_experiments import EXPERIMENTS
 from nqg.runner import run_into
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("exp", EXPERIMENTS, ids=lambda e: e.name)
 def test_quick_experiment_passes_its_checks(exp, tmp_path):
     cfg = exp.config(quick=True)

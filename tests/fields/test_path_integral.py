@@ -325,7 +325,6 @@ def test_free_scalar_field_on_lattice_matches_dispersion():
     assert zscore(r.E0.mean, r.E0.error, r.E0_exact) < 4
 
 
-@pytest.mark.slow
 def test_quick_experiment_passes_its_checks(tmp_path):
     from nqg.experiments import run_experiment
 

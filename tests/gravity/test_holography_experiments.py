@@ -15,7 +15,6 @@ def test_registered_with_defaults_and_quick_settings():
         assert exp.defaults["n_seeds"] >= 10
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["holographic-qcd", "holographic-qcd-ode"])
 def test_quick_run_writes_metrics_checks_and_figures(tmp_path, name):
     from nqg.experiments import run_experiment

@@ -66,3 +66,15 @@ def test_experiments_registered_with_quick_settings():
     assert names == {"carleo-troyer-1d", "carleo-troyer-2d"}
     for e in EXPERIMENTS:
         assert set(e.quick) <= set(e.defaults) and e.reference
+
+
+@pytest.mark.parametrize("name", ["carleo-troyer-1d", "carleo-troyer-2d"])
+def test_quick_experiment_runs_and_respects_the_variational_bound(tmp_path, name):
+    from nqg.experiments import run_experiment
+
+    result = run_experiment(name, quick=True, out=tmp_path / name)
+    assert result.checks and all(c["passed"] for c in result.checks), result.checks
+    energies = {k: v for k, v in result.metrics.items() if k.startswith("energy_per_site[")}
+    assert energies and all(k in result.references for k in energies)
+    for fig in result.figures:
+        assert (tmp_path / name / fig).is_file()
