@@ -371,7 +371,14 @@ def condensate_residual(model: HolographicQCD, m_q, sigma):
 
 
 def regression_loss(
-    model: HolographicQCD, m_q, sigma, sigma_err, *, slope: float | None = None, slope_weight: float = 10.0
+    model: HolographicQCD,
+    m_q,
+    sigma,
+    sigma_err,
+    *,
+    slope: float | None = None,
+    slope_weight: float = 10.0,
+    penalty_weight: float = 1.0,
 ):
     """``chi^2 + slope_weight sum_i log(|dF/dsigma|_i / slope)^2 + penalty``; returns (loss, chi^2).
 
@@ -388,7 +395,7 @@ def regression_loss(
     delta = F * dF / (dF**2 + 1e-30)
     chi2 = jnp.sum((delta / sigma_err) ** 2)
     scale = jnp.sum(jnp.log(jnp.abs(dF) / slope + 1e-30) ** 2)
-    return chi2 + slope_weight * scale + model.penalty(), chi2
+    return chi2 + slope_weight * scale + penalty_weight * model.penalty(), chi2
 
 
 def _ensemble_size(ensemble: HolographicQCD) -> int:
@@ -530,6 +537,7 @@ def fit_regression(
     relative_error: float = 0.02,
     slope: float = DEFAULT_SLOPE,
     slope_weight: float = 10.0,
+    penalty_weight: float = 1.0,
     freeze_lambda_fraction: float = 0.5,
     name: str = "regression",
     **run_loop_kwargs: Any,
@@ -547,7 +555,9 @@ def fit_regression(
     err = jnp.asarray(sigma_err, dtype=float) if sigma_err is not None else relative_error * jnp.abs(s)
 
     def member_loss(model, k):
-        total, chi2 = regression_loss(model, m, s, err, slope=slope, slope_weight=slope_weight)
+        total, chi2 = regression_loss(
+            model, m, s, err, slope=slope, slope_weight=slope_weight, penalty_weight=penalty_weight
+        )
         return total, {"member_chi2": chi2}
 
     first = round(steps * freeze_lambda_fraction)

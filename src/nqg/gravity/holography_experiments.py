@@ -274,9 +274,16 @@ def _summarise_fits(
         info["skipped"] = np.asarray(fit.state.skipped)
         per_method[name] = info
     _add_published_code_references(result)
-    result.add_metric(
-        "chi2_regression_median", float(np.median(fits["regression"].history["member_chi2"][-1]))
-    )
+    chi2 = np.asarray(fits["regression"].history["member_chi2"][-1])
+    result.add_metric("chi2_regression_median", float(np.median(chi2)))
+    # members stuck in a poor local minimum (chi^2 far above the best seed's) are counted, and the
+    # regression's numbers over the others are given beside the all-member ones
+    good = chi2 <= 3.0 * np.min(chi2)
+    reg = per_method["regression"]
+    result.add_metric("regression_converged_members", int(good.sum()))
+    result.add_metric("inv_L_MeV_regression_converged", *_mean_sem(reg["inv_L"][good])[:2], "MeV")
+    result.add_metric("lambda_over_L_regression_converged", *_mean_sem(reg["lambda_over_L"][good])[:2], "GeV")
+    result.add_metric("heldout_accuracy_min_regression_converged", float(np.min(reg["accuracy"][good])))
     result.add_table("lattice_points_abs_F", _lattice_table(m, s, per_method))
     result.add_table("members", _member_table(per_method))
     return per_method
