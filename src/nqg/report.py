@@ -112,6 +112,11 @@ def _css_class(o: Outcome) -> str:
     return "fail" if o.error or (o.result is not None and not o.result.passed) else "pass"
 
 
+def _notes(result: Result) -> list[str]:
+    """The experiment's own remarks (a table named ``notes`` of ``{"note": text}`` rows), shown in full."""
+    return [str(row.get("note", "")) for row in result.tables.get("notes", [])]
+
+
 def render_markdown(outcomes: Sequence[Outcome], *, quick: bool, seed: int) -> str:
     lines = [
         "# nqg reproduction report",
@@ -134,6 +139,7 @@ def render_markdown(outcomes: Sequence[Outcome], *, quick: bool, seed: int) -> s
             f"| {r['quantity']} | {r['ours']} | {r['reference']} | {r['source']} |"
             for r in comparison_rows(o.result)
         ]
+        lines += [""] + [f"- {note}" for note in _notes(o.result)]
         if o.result.checks:
             lines += ["", "| check | result | detail |", "|---|---|---|"]
             lines += [
@@ -192,7 +198,12 @@ def render_html(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: in
                 for c in res.checks
             )
             parts.append(f"<table><tr><th>check</th><th>result</th><th>detail</th></tr>{rows}</table>")
+        notes = _notes(res)
+        if notes:
+            parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
         for name, rows in res.tables.items():
+            if name == "notes":
+                continue
             cols = list(rows[0]) if rows else []
             parts.append(f"<details><summary>table: {esc(name)} ({len(rows)} rows)</summary>")
             parts.append(

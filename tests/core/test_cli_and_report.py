@@ -154,3 +154,19 @@ def test_console_script_lists_experiments():
     assert r.returncode == 0
     names = [line.split()[0] for line in r.stdout.splitlines()]
     assert names == list(experiments.registry())
+
+
+def test_experiment_notes_are_shown_in_both_reports(tmp_path):
+    from nqg.report import Outcome, render_html, render_markdown
+
+    res = Result("noted")
+    res.add_metric("x", 1.0)
+    res.add_check("x is one", True, "x = 1")
+    res.add_table("notes", [{"note": "the target is above the Bayes limit <0.94>"}])
+    res.add_table("rows", [{"a": 1}])
+    outcome = [Outcome("noted", res, elapsed_s=0.1)]
+    md = render_markdown(outcome, quick=True, seed=0)
+    assert "- the target is above the Bayes limit <0.94>" in md
+    page = render_html(outcome, tmp_path, quick=True, seed=0)
+    assert "<li>the target is above the Bayes limit &lt;0.94&gt;</li>" in page
+    assert "table: rows" in page and "table: notes" not in page
