@@ -29,3 +29,21 @@ def test_quick_run_writes_metrics_checks_and_figures(tmp_path, name):
     for fig in result.figures:
         assert (tmp_path / name / fig).is_file()
     assert "lattice_points_abs_F" in result.tables
+
+
+def test_published_saved_run_satisfies_the_horizon_condition_at_the_lattice_points():
+    """The published code's trained weights, run through our boundary map and layers, put all six
+    lattice points inside its classifier's band |F| < 0.1 (as they were trained to): our network is
+    the published one."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from nqg.gravity import holography as H
+    from nqg.gravity.holography_experiments import published_saved_run
+
+    m, s = H.load_lattice_condensate()
+    F = np.asarray(published_saved_run().horizon_condition(jnp.asarray(m), jnp.asarray(s)))
+    assert np.all(np.abs(F) < 0.1), F
+    # and F moves away from zero when the condensate leaves the data curve
+    F_off = np.asarray(published_saved_run().horizon_condition(jnp.asarray(m), jnp.asarray(s) + 0.03))
+    assert np.all(np.abs(F_off) > np.abs(F)), (F, F_off)
