@@ -12,7 +12,6 @@ from nqg.cli.apps import fields_app
 from nqg.cli.common import JsonOpt, OutOpt, QuietOpt, SeedOpt, execute
 from nqg.errors import NqgInputError
 
-NETS = ("erf", "relu", "gauss", "cos", "cauchy")
 MAX_TUPLES = 50_000
 
 
@@ -45,8 +44,10 @@ def parse_points(text: str) -> list[list[float]]:
 
 def validate(net: str, width: int, nets: int, order: int, inputs: str) -> list[list[float]]:
     """Check every option; returns the parsed points."""
-    if net not in NETS:
-        raise NqgInputError(f"--net: unknown network {net!r}; allowed: {', '.join(NETS)}")
+    from nqg.fields.nnft import ARCHITECTURE_NAMES
+
+    if net not in ARCHITECTURE_NAMES:
+        raise NqgInputError(f"--net: unknown network {net!r}; allowed: {', '.join(ARCHITECTURE_NAMES)}")
     if width <= 0:
         raise NqgInputError(f"--width must be a positive integer, got {width}")
     if nets < 2:
@@ -60,20 +61,6 @@ def validate(net: str, width: int, nets: int, order: int, inputs: str) -> list[l
             f"--inputs/--order give {n_tuples} input tuples; at most {MAX_TUPLES} are allowed"
         )
     return points
-
-
-def make_architecture(net: str, d_in: int, cutoff: float, mass: float):
-    from nqg.fields.nnft import CauchyCosNet, CosNet, ErfNet, GaussNet, ReLUNet
-
-    if net == "erf":
-        return ErfNet(d_in=d_in)
-    if net == "relu":
-        return ReLUNet(d_in=d_in)
-    if net == "gauss":
-        return GaussNet(d_in=d_in)
-    if net == "cos":
-        return CosNet(d_in=d_in, cutoff=cutoff, mass=mass)
-    return CauchyCosNet(d_in=d_in, omega=mass)
 
 
 @fields_app.command("correlators")
@@ -112,12 +99,12 @@ def correlator_result(net, width, nets, points, order, cutoff, mass, ctx):
     import jax
     import numpy as np
 
-    from nqg.fields.nnft import predict_correlators
+    from nqg.fields.nnft import architecture, predict_correlators
     from nqg.fields.nnft_ensemble import estimate_correlators, normalized_deviation
     from nqg.results import Result
 
     d_in = len(points[0])
-    arch = make_architecture(net, d_in, cutoff, mass)
+    arch = architecture(net, d_in, cutoff=cutoff, mass=mass)
     orders = tuple(range(2, order + 1, 2))
     est = estimate_correlators(
         arch,

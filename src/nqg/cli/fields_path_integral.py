@@ -19,14 +19,13 @@ from nqg.cli.apps import fields_app
 from nqg.cli.common import JsonOpt, OutOpt, QuietOpt, SeedOpt, execute
 from nqg.errors import NqgInputError
 
-POTENTIALS = ("harmonic", "anharmonic", "double-well", "free")
-ACTIVATIONS = ("relu", "step", "cosine", "free-relu")
-
 
 def validate(
     potential: str, g: float, activation: str, neurons: int, samples: int, chains: int, T: float | None
 ) -> None:
     """Every option, before anything runs (NqgInputError: one line, exit 2, nothing written)."""
+    from nqg.fields.path_integral import ACTIVATIONS, POTENTIALS  # the library's names, imported lazily
+
     if potential not in POTENTIALS:
         raise NqgInputError(f"--potential: unknown potential {potential!r}; allowed: {', '.join(POTENTIALS)}")
     if activation not in ACTIVATIONS:

@@ -52,6 +52,7 @@ from nqg.fields import nnft_random
 Array = Any
 
 __all__ = [
+    "ARCHITECTURE_NAMES",
     "CauchyCosNet",
     "CosNet",
     "CustomArchitecture",
@@ -59,6 +60,7 @@ __all__ = [
     "GaussNet",
     "NetworkArchitecture",
     "ReLUNet",
+    "architecture",
     "as_points",
     "connected_four_point",
     "cutoff_propagator_1d",
@@ -519,6 +521,26 @@ class CauchyCosNet(NetworkArchitecture):
         k = tuples.shape[1]
         s = np.linalg.norm(_cos_product_frequencies(points, tuples), axis=-1)
         return 2.0 ** (1 - k) * np.exp(-self.omega * s).sum(axis=1)
+
+
+#: the architectures that have a name on the command line and in the experiments
+ARCHITECTURE_NAMES = ("erf", "relu", "gauss", "cos", "cauchy")
+
+
+def architecture(name: str, d_in: int = 1, *, cutoff: float = 10.0, mass: float = 1.0) -> NetworkArchitecture:
+    """The named architecture with the published defaults (s_w = s_b = 1, s_b = 0 for ReLU); ``cutoff``
+    and ``mass`` are the cos-net's Lambda and m (``mass`` is omega for the Cauchy cos-net)."""
+    if name == "erf":
+        return ErfNet(d_in=d_in)
+    if name == "relu":
+        return ReLUNet(d_in=d_in)
+    if name == "gauss":
+        return GaussNet(d_in=d_in)
+    if name == "cos":
+        return CosNet(d_in=d_in, cutoff=cutoff, mass=mass)
+    if name == "cauchy":
+        return CauchyCosNet(d_in=d_in, omega=mass)
+    raise NqgInputError(f"unknown network {name!r}; allowed: {', '.join(ARCHITECTURE_NAMES)}")
 
 
 def cutoff_propagator_1d(t: Any, mass: float, cutoff: float) -> np.ndarray:

@@ -17,12 +17,6 @@ PUBLISHED_INPUTS = {
 }
 
 
-def _arch(net: str):
-    from nqg.fields.nnft import ErfNet, GaussNet, ReLUNet
-
-    return {"erf": ErfNet(), "relu": ReLUNet(), "gauss": GaussNet()}[net]
-
-
 def fit_power_law(
     widths: np.ndarray, values: np.ndarray, errors: np.ndarray
 ) -> tuple[float, float, float, float]:
@@ -97,7 +91,7 @@ def run_width_scaling(cfg: dict[str, Any], ctx: RunContext):
 
     matplotlib.use("Agg")
 
-    from nqg.fields.nnft import predict_correlators
+    from nqg.fields.nnft import architecture, predict_correlators
     from nqg.fields.nnft_ensemble import estimate_correlators, normalized_deviation, signed_deviation
     from nqg.results import Result
 
@@ -109,7 +103,7 @@ def run_width_scaling(cfg: dict[str, Any], ctx: RunContext):
     rows, g4_rows = [], []
     curves: dict[str, dict[str, np.ndarray]] = {}
     for a_i, net in enumerate(nets):
-        arch = _arch(net)
+        arch = architecture(net)
         pts = PUBLISHED_INPUTS[net]
         data = {
             k: []

@@ -283,14 +283,8 @@ def ground_state_result(
     params["lattice_name"] = problem.lattice.name
     res = Result(name, seed=seed, params=params)
     sol = solve_ground_state(
-        problem,
-        seed=seed,
-        ctx=ctx,
-        progress=None if not ctx.quiet else False,
-        exact=exact if exact is not None else "compute",
+        problem, seed=seed, ctx=ctx, progress=None if not ctx.quiet else False, exact=exact
     )
-    if exact is None:
-        exact = sol["exact"]
     n = problem.lattice.n_sites
     res.add_metric("energy_per_site", sol["energy_per_site"], sol["energy_per_site_error"])
     res.add_metric("variance", sol["variance"])
