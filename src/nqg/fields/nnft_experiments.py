@@ -87,10 +87,6 @@ def _width_figure(nets, widths: list[int], draw, ylabel: str, legend_size: int, 
 
 def run_width_scaling(cfg: dict[str, Any], ctx: RunContext):
     """m_n = mean |G_n - G_n^GP| / G_n^GP vs width N for Erf-, ReLU- and Gauss-nets (arXiv:2008.08601)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-
     from nqg.fields.nnft import architecture, predict_correlators
     from nqg.fields.nnft_ensemble import estimate_correlators, normalized_deviation, signed_deviation
     from nqg.results import Result

@@ -343,9 +343,6 @@ def _finish_figure(
 
 def run_free_field_experiment(cfg: dict[str, Any], ctx) -> Any:
     """nnft-free-field: oscillator propagator from cos-nets (chi^2) and the phi^4 first-order check."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from scipy import stats as sstats
 

@@ -105,9 +105,6 @@ def _density_check(res: Result, ax, act: str, i: int, edges, density, name: str,
 
 
 def run_nn_path_integral(cfg: dict[str, Any], ctx: RunContext) -> Result:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     res = Result("nn-path-integral", quick=ctx.quick, seed=ctx.seed, params=dict(cfg))

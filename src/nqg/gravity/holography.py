@@ -937,9 +937,6 @@ def fit_condensate(
 
 
 def _plot_fit(out_dir, result, etas, h, m, s, roots) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from nqg.results import save_figure

@@ -46,15 +46,6 @@ def _setup_from_config(cls, config: dict[str, Any]):
     return cls(**{f.name: type(f.default)(config[f.name]) for f in dataclasses.fields(cls)})
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 # -------------------------------------------------------------------------------------- ads-schwarzschild
 
 
@@ -166,7 +157,9 @@ def run_ads_schwarzschild(config: dict[str, Any], ctx: RunContext) -> Result:
     result.add_table("per_layer", rows)
     write_csv(ctx.out_dir / "metric.csv", list(rows[0]), [list(r.values()) for r in rows])
 
-    fig, (ax, ax2) = _pyplot().subplots(1, 2, figsize=(11, 4.2))
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     grid = np.linspace(setup.eta_fin + 0.05, setup.eta_ini, 200)
     ax.plot(grid, setup.d / np.tanh(setup.d * grid), "k-", label=r"true $3\coth(3\eta)$")
     ax.errorbar(etas, h_paper.mean(0), yerr=h_paper.std(0), fmt="o", capsize=3, label="paper classifier")
@@ -320,7 +313,9 @@ def run_friction_inverse(config: dict[str, Any], ctx: RunContext) -> Result:
         np.stack([times, h_true, h.mean(0), h.std(0)], axis=1),
     )
 
-    fig, (ax, ax2) = _pyplot().subplots(1, 2, figsize=(11, 4.2))
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for hm in h:
         ax.plot(times, hm, color="tab:blue", alpha=0.3, lw=1)
     ax.plot(times, h.mean(0), color="tab:blue", lw=2, label="learned (members, mean)")

@@ -98,9 +98,6 @@ def _label(spec: dict[str, Any]) -> str:
 
 
 def _plot_alpha(rows: list[dict[str, Any]]):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.2))

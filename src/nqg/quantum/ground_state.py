@@ -242,9 +242,6 @@ def solve_ground_state(
 
 def plot_energy_history(history: dict[str, np.ndarray], n_sites: int, exact: float | None, title: str):
     """Figure: energy per site against iteration (with its standard error band) and the exact line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     e = np.asarray(history["energy"]) / n_sites
