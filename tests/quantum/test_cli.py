@@ -25,6 +25,8 @@ runner = CliRunner()
         (["--model", "transformer"], "unknown model 'transformer'"),
         (["--lattice", "chain", "--size", "7"], "even number of sites"),
         (["--lattice", "square", "--size", "3x4", "--marshall"], "Marshall sign rule needs a bipartite"),
+        (["--lr", "0.02", "--lr-final", "0.05"], "--lr-final must be in (0, --lr = 0.02]"),
+        (["--sr-schedule", "linear"], "unknown --sr-schedule 'linear'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, args, message):
@@ -78,3 +80,27 @@ def test_quick_experiment_runs_and_respects_the_variational_bound(tmp_path, name
     assert energies and all(k in result.references for k in energies)
     for fig in result.figures:
         assert (tmp_path / name / fig).is_file()
+
+
+def test_learning_rate_and_sr_schedules():
+    from nqg.quantum.ground_state import build_problem, learning_rate, sr_settings, validate
+
+    c = validate({"lr": 0.04, "lr_final": 0.004, "iterations": 100})
+    sched = learning_rate(c)
+    assert float(sched(0)) == pytest.approx(0.04) and float(sched(100)) == pytest.approx(0.004)
+    assert float(sched(50)) == pytest.approx(0.004 + 0.036 * 0.5)  # cosine midpoint
+    assert learning_rate(validate({"lr": 0.04})) == 0.04
+    sr = sr_settings(validate({"sr_schedule": "carleo-troyer"}))
+    assert sr.diag_scale == "relative"
+    assert float(sr.shift(0)) == pytest.approx(100.0) and float(sr.shift(10)) == pytest.approx(100 * 0.9**10)
+    assert float(sr.shift(10_000)) == pytest.approx(1e-4)
+    # the schedule reaches the optimizer: one SGD update of size lr(step) * direction
+    problem = build_problem({"hamiltonian": "tfim", "size": "6", "alpha": 1, "lr": 0.04, "lr_final": 0.004,
+                             "samples": 64, "chains": 8, "iterations": 10})  # fmt: skip
+    opt = problem.vmc.optimizer
+    import jax.numpy as jnp
+
+    params = {"x": jnp.zeros(())}
+    state = opt.init(params)
+    upd, state = opt.update({"x": jnp.ones(())}, state, params)
+    assert float(upd["x"]) == pytest.approx(-0.04)

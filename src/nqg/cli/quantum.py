@@ -33,7 +33,18 @@ def ground_state_command(
     chains: Annotated[int, typer.Option("--chains", help="Parallel Markov chains.")] = 16,
     iterations: Annotated[int, typer.Option("--iterations", help="VMC iterations.")] = 600,
     lr: Annotated[float, typer.Option("--lr", help="SGD learning rate on the SR direction.")] = 0.02,
+    lr_final: Annotated[
+        float | None,
+        typer.Option("--lr-final", help="Cosine-decay the learning rate from --lr to this value."),
+    ] = None,
     diag_shift: Annotated[float, typer.Option("--diag-shift", help="SR diagonal shift.")] = 0.01,
+    sr_schedule: Annotated[
+        str,
+        typer.Option(
+            "--sr-schedule",
+            help="constant (S + diag-shift) | carleo-troyer (S + max(100*0.9^p, 1e-4) diag S).",
+        ),
+    ] = "constant",
     marshall: Annotated[
         bool | None,
         typer.Option(
@@ -68,7 +79,9 @@ def ground_state_command(
         "chains": chains,
         "iterations": iterations,
         "lr": lr,
+        "lr_final": lr_final,
         "diag_shift": diag_shift,
+        "sr_schedule": sr_schedule.lower(),
         "float32": float32,
         "marshall": marshall,
     }

@@ -27,11 +27,12 @@ from nqg.quantum.lattice import Lattice, parse_lattice
 from nqg.quantum.models import FFNN, RBM, NQSModel, SymmetricRBM, count_parameters
 from nqg.quantum.operators import Heisenberg, SpinOperator, TransverseFieldIsing
 from nqg.quantum.samplers import MetropolisExchange, MetropolisLocal
-from nqg.quantum.vmc import SR, VMC, VMCResult
+from nqg.quantum.vmc import SR, VMC, VMCResult, carleo_troyer_schedule
 
 HAMILTONIANS = ("tfim", "heisenberg", "j1j2")
 LATTICES = ("chain", "square")
 MODELS = ("rbm", "rbm-complex", "rbm-symmetric", "ffnn")
+SR_SCHEDULES = ("constant", "carleo-troyer")
 ED_MAX_SITES = 24
 ED_MAX_FULL_SPACE_SITES = 20  # TFIM does not conserve S^z: full 2^N space
 
@@ -48,7 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "chains": 16,
     "iterations": 600,
     "lr": 0.02,
+    "lr_final": None,
     "diag_shift": 0.01,
+    "sr_schedule": "constant",
     "sweep_size": None,
     "burn_in": None,
     "marshall": None,
@@ -121,6 +124,12 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("lr", "diag_shift"):
         if not float(c[key]) > 0:
             raise NqgInputError(f"--{key.replace('_', '-')} must be > 0, got {c[key]}")
+    if c["lr_final"] is not None and not 0 < float(c["lr_final"]) <= float(c["lr"]):
+        raise NqgInputError(f"--lr-final must be in (0, --lr = {c['lr']}], got {c['lr_final']}")
+    if c["sr_schedule"] not in SR_SCHEDULES:
+        raise NqgInputError(
+            f"unknown --sr-schedule {c['sr_schedule']!r}; choose from {', '.join(SR_SCHEDULES)}"
+        )
     if not np.isfinite(float(c["h"])) or not np.isfinite(float(c["j2"])):
         raise NqgInputError("--h and --j2 must be finite numbers")
     return c
@@ -165,8 +174,25 @@ def build_problem(config: dict[str, Any], seed: int = 0) -> Problem:
         if c["hamiltonian"] == "tfim"
         else MetropolisExchange(hilbert, lattice.bonds, **kw)
     )
-    vmc = VMC(hamiltonian, model, sampler, optax.sgd(float(c["lr"])), SR(diag_shift=float(c["diag_shift"])))
+    vmc = VMC(hamiltonian, model, sampler, optax.sgd(learning_rate(c)), sr_settings(c))
     return Problem(lattice, hilbert, hamiltonian, model, vmc, c)
+
+
+def learning_rate(config: dict[str, Any]):
+    """Constant ``lr``, or (with ``lr_final``) a cosine decay from ``lr`` to ``lr_final`` over the run."""
+    lr = float(config["lr"])
+    if config["lr_final"] is None or float(config["lr_final"]) == lr:
+        return lr
+    steps = max(1, int(config["iterations"]))
+    return optax.cosine_decay_schedule(lr, steps, alpha=float(config["lr_final"]) / lr)
+
+
+def sr_settings(config: dict[str, Any]) -> SR:
+    """SR with a constant diagonal shift (``diag_shift``, NetKet's convention ``S + lambda 1``) or the
+    Carleo-Troyer schedule ``S + max(100 0.9^p, 1e-4) diag(S)``."""
+    if config["sr_schedule"] == "carleo-troyer":
+        return SR(diag_shift=carleo_troyer_schedule, diag_scale="relative")
+    return SR(diag_shift=float(config["diag_shift"]))
 
 
 def exact_energy_per_site(problem: Problem) -> dict[str, Any] | None:
