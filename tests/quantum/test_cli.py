@@ -27,6 +27,7 @@ runner = CliRunner()
         (["--lattice", "square", "--size", "3x4", "--marshall"], "Marshall sign rule needs a bipartite"),
         (["--lr", "0.02", "--lr-final", "0.05"], "--lr-final must be in (0, --lr = 0.02]"),
         (["--sr-schedule", "linear"], "unknown --sr-schedule 'linear'"),
+        (["--trust-region", "0"], "--trust-region must be > 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, args, message):
@@ -90,8 +91,8 @@ def test_learning_rate_and_sr_schedules():
     assert float(sched(0)) == pytest.approx(0.04) and float(sched(100)) == pytest.approx(0.004)
     assert float(sched(50)) == pytest.approx(0.004 + 0.036 * 0.5)  # cosine midpoint
     assert learning_rate(validate({"lr": 0.04})) == 0.04
-    sr = sr_settings(validate({"sr_schedule": "carleo-troyer"}))
-    assert sr.diag_scale == "relative"
+    sr = sr_settings(validate({"sr_schedule": "carleo-troyer", "lr": 0.02, "trust_region": 0.1}))
+    assert sr.diag_scale == "relative" and sr.max_norm == pytest.approx(5.0)  # lr |delta|_S <= 0.1
     assert float(sr.shift(0)) == pytest.approx(100.0) and float(sr.shift(10)) == pytest.approx(100 * 0.9**10)
     assert float(sr.shift(10_000)) == pytest.approx(1e-4)
     # the schedule reaches the optimizer: one SGD update of size lr(step) * direction

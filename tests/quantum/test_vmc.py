@@ -77,6 +77,37 @@ def test_sr_solvers_match_dense_numpy(complex_params):
     np.testing.assert_allclose(flat(got["gradient"]), 2 * f.real if not complex_params else f, atol=1e-12)
 
 
+@pytest.mark.parametrize("complex_params", [False, True])
+@pytest.mark.parametrize("solver", ["dense", "sample_space", "cg"])
+def test_trust_region_bounds_the_s_norm_of_the_direction(complex_params, solver):
+    n_sites, n_samples = 6, 40
+    model = RBM(n_sites, 2, key=jax.random.key(0), complex_params=complex_params, init_std=0.3)
+    s = SpinHilbert(n_sites).random_states(jax.random.key(1), n_samples)
+    rng = np.random.default_rng(0)
+    e_loc = jnp.asarray(rng.normal(size=n_samples) * 5)
+    o_np = rbm_log_derivatives_numpy(model, s)
+    do = o_np - o_np.mean(0)
+    s_mat = do.conj().T @ do / n_samples
+    if not complex_params:
+        s_mat = s_mat.real
+
+    def flat(tree):
+        return np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
+
+    kw = {"diag_shift": 0.05, "solver": solver, "cg_tol": 1e-12, "cg_maxiter": 2000}
+    free, _ = sr_direction(model, s, e_loc, SR(**kw), 0)
+    d = flat(free)
+    norm = float(np.sqrt(np.real(d.conj() @ s_mat @ d)))
+    assert norm > 1.0
+    bounded, info = sr_direction(model, s, e_loc, SR(**kw, max_norm=norm / 4), 0)
+    np.testing.assert_allclose(float(info["s_norm"]), norm, rtol=1e-8)  # the reported S-norm is d^+ S d
+    np.testing.assert_allclose(flat(bounded), d / 4, rtol=1e-8, atol=1e-12)  # scaled down, same direction
+    loose, _ = sr_direction(model, s, e_loc, SR(**kw, max_norm=norm * 2), 0)
+    np.testing.assert_allclose(flat(loose), d, rtol=1e-12, atol=1e-14)  # inactive when shorter
+    with pytest.raises(Exception, match="max_norm must be > 0"):
+        SR(max_norm=0.0)
+
+
 def test_carleo_troyer_schedule():
     np.testing.assert_allclose(carleo_troyer_schedule(jnp.arange(3)), [100.0, 90.0, 81.0])
     assert float(carleo_troyer_schedule(500)) == pytest.approx(1e-4)

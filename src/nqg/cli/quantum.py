@@ -45,6 +45,13 @@ def ground_state_command(
             help="constant (S + diag-shift) | carleo-troyer (S + max(100*0.9^p, 1e-4) diag S).",
         ),
     ] = "constant",
+    trust_region: Annotated[
+        float,
+        typer.Option(
+            "--trust-region",
+            help="Largest Fubini-Study step lr*sqrt(d^T S d) of one SR update; longer ones are scaled down.",
+        ),
+    ] = 0.1,
     marshall: Annotated[
         bool | None,
         typer.Option(
@@ -82,6 +89,7 @@ def ground_state_command(
         "lr_final": lr_final,
         "diag_shift": diag_shift,
         "sr_schedule": sr_schedule.lower(),
+        "trust_region": trust_region,
         "float32": float32,
         "marshall": marshall,
     }

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "lr_final": None,
     "diag_shift": 0.01,
     "sr_schedule": "constant",
+    "trust_region": 0.1,
     "sweep_size": None,
     "burn_in": None,
     "marshall": None,
@@ -126,6 +127,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             raise NqgInputError(f"--{key.replace('_', '-')} must be > 0, got {c[key]}")
     if c["lr_final"] is not None and not 0 < float(c["lr_final"]) <= float(c["lr"]):
         raise NqgInputError(f"--lr-final must be in (0, --lr = {c['lr']}], got {c['lr_final']}")
+    if c["trust_region"] is not None and not float(c["trust_region"]) > 0:
+        raise NqgInputError(f"--trust-region must be > 0, got {c['trust_region']}")
     if c["sr_schedule"] not in SR_SCHEDULES:
         raise NqgInputError(
             f"unknown --sr-schedule {c['sr_schedule']!r}; choose from {', '.join(SR_SCHEDULES)}"
@@ -189,10 +192,13 @@ def learning_rate(config: dict[str, Any]):
 
 def sr_settings(config: dict[str, Any]) -> SR:
     """SR with a constant diagonal shift (``diag_shift``, NetKet's convention ``S + lambda 1``) or the
-    Carleo-Troyer schedule ``S + max(100 0.9^p, 1e-4) diag(S)``."""
+    Carleo-Troyer schedule ``S + max(100 0.9^p, 1e-4) diag(S)``; ``trust_region`` bounds the
+    Fubini-Study length ``lr |delta|_S`` of a step (at the initial learning rate; None: unbounded)."""
+    tr = config["trust_region"]
+    max_norm = None if tr is None else float(tr) / float(config["lr"])
     if config["sr_schedule"] == "carleo-troyer":
-        return SR(diag_shift=carleo_troyer_schedule, diag_scale="relative")
-    return SR(diag_shift=float(config["diag_shift"]))
+        return SR(diag_shift=carleo_troyer_schedule, diag_scale="relative", max_norm=max_norm)
+    return SR(diag_shift=float(config["diag_shift"]), max_norm=max_norm)
 
 
 def exact_energy_per_site(problem: Problem) -> dict[str, Any] | None:

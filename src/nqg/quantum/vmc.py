@@ -20,6 +20,12 @@ and ``D = 1`` ("constant") or ``D = diag(S)`` ("relative", Carleo-Troyer). Solve
   factorised kernel in O(n^2 (N + M)) and ``dO^dagger x`` comes from one vector-Jacobian product,
   so the P x n Jacobian is never formed.
 
+Trust region (``SR(max_norm=r)``): a direction whose S-norm ``sqrt(delta^dagger S delta)`` (the
+Fubini-Study length of the step per unit learning rate, from one Jacobian-vector product) exceeds
+``r`` is scaled down to ``r``. It bounds the first steps from a near-uniform start, where
+``|delta|_S ~ 2 sigma(E_loc)`` is extensive and a fixed learning rate can throw the state into a
+configuration the sampler never leaves; near convergence it is inactive.
+
 The resulting direction is handed to any optax optimizer (``optax.sgd(lr)`` is plain SR).
 One VMC iteration (sampling + local energies + SR + update) is one pure function,
 :meth:`VMC.step_fn`, run under :func:`nqg.train.run_loop` (one jit per chunk of iterations,
@@ -99,6 +105,8 @@ class SR:
         solver: ``"auto"`` (dense if P <= n_samples, else sample-space), ``"dense"``, ``"cg"``,
             ``"sample_space"``.
         cg_tol, cg_maxiter: conjugate-gradient settings.
+        max_norm: trust region, the largest S-norm ``sqrt(delta^dagger S delta)`` of the direction
+            (None: no bound); the optimizer's learning rate multiplies it afterwards.
     """
 
     diag_shift: float | Callable = 0.01
@@ -106,6 +114,7 @@ class SR:
     solver: str = "auto"
     cg_tol: float = 1e-6
     cg_maxiter: int = 200
+    max_norm: float | None = None
 
     def __post_init__(self) -> None:
         if self.solver not in ("auto", "dense", "cg", "sample_space"):
@@ -114,6 +123,8 @@ class SR:
             raise NqgInputError(f"diag_scale must be 'constant' or 'relative', got {self.diag_scale!r}")
         if not callable(self.diag_shift) and not self.diag_shift > 0:
             raise NqgInputError(f"diag_shift must be > 0, got {self.diag_shift}")
+        if self.max_norm is not None and not self.max_norm > 0:
+            raise NqgInputError(f"max_norm must be > 0 (or None), got {self.max_norm}")
 
     def shift(self, step) -> jax.Array:
         return jnp.asarray(self.diag_shift(step) if callable(self.diag_shift) else self.diag_shift)
@@ -151,6 +162,23 @@ def log_derivatives(model: NQSModel, samples: jax.Array) -> jax.Array:
 def _chol_solve(a, b):
     c = jax.scipy.linalg.cho_factor(a, lower=True)
     return jax.scipy.linalg.cho_solve(c, b)
+
+
+def s_norm(logpsi_batch: Callable, flat: jax.Array, delta: jax.Array) -> jax.Array:
+    """``sqrt(delta^dagger S delta)`` = the standard deviation over the samples of the change of
+    ``log psi`` along ``delta`` (one Jacobian-vector product; S as in :func:`sr_direction`)."""
+    _, dlog = jax.jvp(logpsi_batch, (flat,), (delta.astype(flat.dtype),))
+    dlog = dlog - jnp.mean(dlog)
+    return jnp.sqrt(jnp.mean(jnp.abs(dlog) ** 2))
+
+
+def _trust_region(sr: SR | None, logpsi_batch, flat, delta, info: dict) -> jax.Array:
+    """Scale ``delta`` down to S-norm ``sr.max_norm`` when it is longer; record its S-norm."""
+    if sr is None or sr.max_norm is None:
+        return delta
+    norm = s_norm(logpsi_batch, flat, delta)
+    info["s_norm"] = norm
+    return delta * jnp.minimum(1.0, sr.max_norm / jnp.maximum(norm, 1e-300))
 
 
 def sr_direction(
@@ -199,13 +227,14 @@ def sr_direction(
         else:
             delta = jnp.conj(vjp(jnp.conj(x))[0])
         delta = scale * delta
-        eps_c = eps - jnp.mean(eps)
+        eps_c = (eps - jnp.mean(eps)).astype(jnp.result_type(eps, t))  # complex for complex parameters
         if real_params:
             grad = scale * vjp(jnp.real(eps_c).astype(jnp.result_type(flat)))[0]
         else:
             grad = jnp.conj(vjp(jnp.conj(eps_c))[0])
-        grad_norm = jnp.linalg.norm(grad)
-        return unravel(delta.astype(flat.dtype)), {"grad_norm": grad_norm}
+        info = {"grad_norm": jnp.linalg.norm(grad)}
+        delta = _trust_region(sr, logpsi_batch, flat, delta, info)
+        return unravel(delta.astype(flat.dtype)), info
 
     o = log_derivatives(model, samples)
     do = o - jnp.mean(o, 0, keepdims=True)
@@ -238,7 +267,9 @@ def sr_direction(
         t = qs @ jnp.conj(qs).T / n
         x = _chol_solve(t + lam * jnp.eye(t.shape[0], dtype=t.dtype), scale * e)
         delta = r * (jnp.conj(qs).T @ x)
-    return unravel(delta.astype(flat.dtype)), {"grad_norm": grad_norm}
+    info = {"grad_norm": grad_norm}
+    delta = _trust_region(sr, logpsi_batch, flat, delta, info)
+    return unravel(delta.astype(flat.dtype)), info
 
 
 # ---------------------------------------------------------------------------- driver
@@ -341,6 +372,8 @@ class VMC:
             "grad_norm": info["grad_norm"],
             "diag_shift": self.sr.shift(step) if self.sr is not None else jnp.asarray(0.0),
         }
+        if "s_norm" in info:  # S-norm of the SR direction before the trust region scaled it
+            metrics["s_norm"] = info["s_norm"]
         if jnp.iscomplexobj(stats["mean"]):
             metrics["energy_imag"] = jnp.imag(stats["mean"])
         return VMCState(new_model, opt_state, chains, state.key), metrics
