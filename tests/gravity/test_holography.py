@@ -318,3 +318,71 @@ def test_band_accuracy_matches_direct_classification_at_the_held_out_masses():
         d = np.where(np.isfinite(roots[k]), np.abs(held.condensate - roots[k]), np.inf)
         direct = np.mean((d >= widths[k]) == (held.label == 1))
         assert abs(direct - acc[k]) <= 2 / len(held), (direct, acc[k])  # interpolation: at most 2 points
+
+
+def test_paper_fit_defaults_to_the_published_optimiser():
+    """The published notebook trains with torch.optim.Adam's defaults: lr 1e-3, constant, no clipping.
+    Three steps of fit_paper equal three optax.adam(1e-3) steps on the same minibatches."""
+    import equinox as eqx
+    import optax
+
+    m, s = H.load_lattice_condensate()
+    data = H.generate_condensate_data(H.condensate_curve(m, s), n_each=500, seed=0)
+    ens = H.discrete_ensemble(jax.random.key(3), 2)
+    # h_1 far from d = 4: the boundary penalty's gradient is far above any clipping threshold
+    ens = eqx.tree_at(lambda e: e.bulk.h, ens, ens.bulk.h.at[:, 0].set(jnp.array([600.0, -500.0])))
+    key = jax.random.key(5)
+    out = H.fit_paper(ens, data, steps=3, key=key, chunk=3, progress=False)
+
+    loss = H.paper_member_loss(data)
+    opt = optax.adam(H.PAPER_LEARNING_RATE)
+    members = [jax.tree_util.tree_map(lambda x, k=k: x[k] if x.ndim else x, ens) for k in range(2)]
+    static = eqx.partition(members[0], eqx.is_inexact_array)[1]
+    grad = jax.jit(jax.grad(lambda p, bk: loss(eqx.combine(p, static), bk)[0]))
+    for k in range(2):
+        params = eqx.partition(members[k], eqx.is_inexact_array)[0]
+        state = opt.init(params)
+        for step in range(3):
+            batch_key = jax.random.split(jax.random.fold_in(key, step), 2)[k]
+            grads = grad(params, batch_key)
+            norm = float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads))))
+            assert norm > 10.0  # clipping at global norm 10 would have changed the step
+            updates, state = opt.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+        np.testing.assert_allclose(out.state.params.bulk.h[k], params.bulk.h, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out.state.params.ads_radius[k], params.ads_radius, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out.state.params.bulk.lam[k], params.bulk.lam, rtol=0, atol=1e-12)
+
+
+def test_paper_converged_members_ignores_overflowing_and_plateau_members():
+    """Converged: the last-window loss is finite at every step and <= 0.1. A member whose field
+    overflows skips its steps, which record loss 0: it must not count as converged."""
+    n = 50
+    loss = np.stack([np.full(n, 0.076), np.zeros(n), np.full(n, 0.2525), np.full(n, 0.09)], axis=1)
+    finite = np.ones((n, 4), dtype=bool)
+    finite[:, 1] = False  # overflowed member: every step skipped
+    finite[-1, 3] = False  # one skipped step in the window: not converged
+    loss[-1, 3] = 0.0
+    history = {"member_loss": loss, "member_finite": finite}
+    ok, mean = H.paper_converged_members(history, window=20)
+    assert ok.tolist() == [True, False, False, False]
+    np.testing.assert_allclose(mean[[0, 2, 3]], [0.076, 0.2525, 0.09])
+    assert np.isnan(mean[1])
+
+
+def test_published_saved_run_stays_converged_under_the_published_training():
+    """The published code's saved network is where the published training ends: 2000 further steps
+    of fit_paper (published optimiser) keep its loss near the published 0.0757 and its accuracy."""
+    from nqg.gravity.holography_experiments import published_saved_run
+
+    m, s = H.load_lattice_condensate()
+    curve = H.condensate_curve(m, s)
+    data = H.generate_condensate_data(curve, n_each=10_000, seed=0)
+    held = H.generate_condensate_data(curve, n_each=2_000, seed=1)
+    ens = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), published_saved_run())
+    out = H.fit_paper(ens, data, steps=2000, key=jax.random.key(0), chunk=2000, progress=False)
+    ok, mean = H.paper_converged_members(out.history, window=1000)
+    assert ok.all(), mean
+    assert np.all(np.abs(mean - 0.0757) < 0.01), mean
+    assert np.all(H.heldout_accuracy(out.state.params, held) > 0.83)
+    np.testing.assert_allclose(np.abs(np.asarray(out.state.params.ads_radius)), 3.8526, atol=0.1)
