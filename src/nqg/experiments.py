@@ -47,7 +47,8 @@ def parse_overrides(exp: Experiment, pairs: list[str], quick: bool = False) -> d
     """Parse ``key=value`` strings against the experiment's parameters.
 
     A value takes the type of the default it replaces: bool (true/false/1/0/yes/no), int,
-    float, str, or a list (comma-separated, elements typed like the default's first element).
+    float, str, or a list (comma-separated, elements typed like the default's first element);
+    a default of None (an optional number that is off) takes a float or ``none``.
     """
     cfg = exp.config(quick)
     out: dict[str, Any] = {}
@@ -79,6 +80,8 @@ def _coerce(raw: str, default: Any, key: str) -> Any:
             if value != value:
                 raise ValueError
             return value
+        if default is None:  # an optional number (None: off): "none" keeps it off
+            return None if raw.lower() in ("none", "") else float(raw)
         if isinstance(default, (list, tuple)):
             items = [s for s in raw.split(",") if s.strip()]
             proto = default[0] if default else ""

@@ -170,3 +170,17 @@ def test_experiment_notes_are_shown_in_both_reports(tmp_path):
     page = render_html(outcome, tmp_path, quick=True, seed=0)
     assert "<li>the target is above the Bayes limit &lt;0.94&gt;</li>" in page
     assert "table: rows" in page and "table: notes" not in page
+
+
+def test_set_coerces_optional_numbers_and_lists():
+    from nqg.experiments import parse_overrides
+
+    exp = Experiment("opt", "optional", {"cap": None, "sizes": ["4x4"], "alphas": [1.0]}, run_toy)
+    assert parse_overrides(exp, ["cap=0.5"]) == {"cap": 0.5}
+    assert parse_overrides(exp, ["cap=none"]) == {"cap": None}
+    assert parse_overrides(exp, ["sizes=4x4,6x6", "alphas=1,2"]) == {
+        "sizes": ["4x4", "6x6"],
+        "alphas": [1.0, 2.0],
+    }
+    with pytest.raises(Exception, match="parameter 'cap' expects"):
+        parse_overrides(exp, ["cap=big"])
