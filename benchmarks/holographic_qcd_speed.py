@@ -37,6 +37,21 @@ PUBLISHED_MS_PER_STEP = 1400.0 / 200.0
 PUBLISHED_HOURS_PER_SEED = 2.0
 
 
+def scanned_chunk(step_fn, chunk: int):
+    """``run(state, first) -> (state, (member_loss, member_finite))``: ``chunk`` ensemble steps
+    ``first, first + 1, ...`` under one jitted ``lax.scan``."""
+
+    @jax.jit
+    def run(state, first):
+        def body(st, i):
+            st, metrics = step_fn(st, first + i)
+            return st, (metrics["member_loss"], metrics["member_finite"])
+
+        return jax.lax.scan(body, state, jnp.arange(chunk, dtype=jnp.int32))
+
+    return run
+
+
 def time_per_step(n_members: int, data, chunk: int = 1000, repeats: int = 5) -> float:
     """Seconds per Adam step of the paper method (the same step ``fit_paper`` runs), compiled once:
     ``chunk`` steps under one jitted ``lax.scan``, best of ``repeats`` timed calls."""
@@ -48,14 +63,7 @@ def time_per_step(n_members: int, data, chunk: int = 1000, repeats: int = 5) -> 
         jax.random.key(1),
     )
 
-    @jax.jit
-    def run_chunk(state, first):
-        def body(st, i):
-            st, metrics = step_fn(st, first + i)
-            return st, metrics["member_loss"]
-
-        return jax.lax.scan(body, state, jnp.arange(chunk, dtype=jnp.int32))
-
+    run_chunk = scanned_chunk(step_fn, chunk)
     jax.block_until_ready(run_chunk(state, jnp.int32(0)))  # compile
     best = float("inf")
     for r in range(repeats):
@@ -77,15 +85,7 @@ def time_to_quality(
     step_fn, state, static = H.make_ensemble_step(
         H.paper_member_loss(data), ens, optimizer, jax.random.key(7)
     )
-
-    @jax.jit
-    def run_chunk(state, first):
-        def body(st, i):
-            st, metrics = step_fn(st, first + i)
-            return st, (metrics["member_loss"], metrics["member_finite"])
-
-        return jax.lax.scan(body, state, jnp.arange(chunk, dtype=jnp.int32))
-
+    run_chunk = scanned_chunk(step_fn, chunk)
     t0 = time.perf_counter()
     steps, first = 0, None
     losses: list[np.ndarray] = []

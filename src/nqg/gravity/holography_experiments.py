@@ -322,10 +322,7 @@ def _summarise_fits(
     good = chi2 <= 3.0 * np.min(chi2)
     reg = per_method["regression"]
     result.add_metric("regression_converged_members", int(good.sum()))
-    result.add_metric("inv_L_MeV_regression_converged", *_mean_sem(reg["inv_L"][good])[:2], "MeV")
-    result.add_metric("lambda_over_L_regression_converged", *_mean_sem(reg["lambda_over_L"][good])[:2], "GeV")
-    result.add_metric("heldout_accuracy_min_regression_converged", float(np.min(reg["accuracy"][good])))
-    _add_converged_checks(result, "regression", reg, good)
+    _add_converged(result, "regression", reg, good)
     result.add_table("lattice_points_abs_F", _lattice_table(m, s, per_method))
     result.add_table("members", _member_table(per_method))
     return per_method
@@ -334,11 +331,15 @@ def _summarise_fits(
 FINAL_LOSS_WINDOW = 2000
 
 
-def _add_converged_checks(result: Result, method: str, info: dict[str, Any], ok: np.ndarray) -> None:
-    """The 1/L and lattice-point checks over a method's converged members only (``ok``), beside the
-    all-member checks: a member stuck on a plateau says nothing about the fitted bulk."""
+def _add_converged(result: Result, method: str, info: dict[str, Any], ok: np.ndarray) -> None:
+    """1/L, lambda/L and the lowest held-out accuracy over a method's converged members only (``ok``),
+    and the 1/L and lattice-point checks over them, beside the all-member ones: a member stuck on a
+    plateau says nothing about the fitted bulk."""
     k = int(ok.sum())
     mean, sem, _ = _mean_sem(info["inv_L"][ok])
+    result.add_metric(f"inv_L_MeV_{method}_converged", mean, sem, "MeV")
+    result.add_metric(f"lambda_over_L_{method}_converged", *_mean_sem(info["lambda_over_L"][ok])[:2], "GeV")
+    result.add_metric(f"heldout_accuracy_min_{method}_converged", float(np.min(info["accuracy"][ok])))
     result.add_check(
         f"{method}, converged members: 1/L within 15% of 237 MeV",
         abs(mean - REF_INV_L_MEV[0]) <= TARGET_INV_L_TOLERANCE * REF_INV_L_MEV[0],
@@ -368,15 +369,12 @@ def _summarise_paper_converged(result: Result, fit, info: dict[str, Any]) -> np.
     )
     if k:
         result.add_metric("paper_converged_loss_mean", *_mean_sem(loss[ok])[:2])
-        result.add_metric("inv_L_MeV_paper_converged", *_mean_sem(info["inv_L"][ok])[:2], "MeV")
+        _add_converged(result, "paper", info, ok)
         result.add_reference("inv_L_MeV_paper_converged", 1000.0 / CODE_L, unit="MeV", source=CODE_SOURCE)
-        result.add_metric("lambda_over_L_paper_converged", *_mean_sem(info["lambda_over_L"][ok])[:2], "GeV")
         result.add_reference(
             "lambda_over_L_paper_converged", CODE_LAMBDA / CODE_L, unit="GeV", source=CODE_SOURCE
         )
-        result.add_metric("heldout_accuracy_min_paper_converged", float(np.min(info["accuracy"][ok])))
         result.add_metric("heldout_accuracy_mean_paper_converged", *_mean_sem(info["accuracy"][ok])[:2])
-        _add_converged_checks(result, "paper", info, ok)
     return ok
 
 

@@ -164,19 +164,21 @@ def _chol_solve(a, b):
     return jax.scipy.linalg.cho_solve(c, b)
 
 
-def s_norm(logpsi_batch: Callable, flat: jax.Array, delta: jax.Array) -> jax.Array:
-    """``sqrt(delta^dagger S delta)`` = the standard deviation over the samples of the change of
-    ``log psi`` along ``delta`` (one Jacobian-vector product; S as in :func:`sr_direction`)."""
+def _centred_jvp(logpsi_batch: Callable, flat: jax.Array, delta: jax.Array) -> jax.Array:
+    """``dO delta``: the centred change of ``log psi`` over the samples along ``delta`` (one JVP)."""
     _, dlog = jax.jvp(logpsi_batch, (flat,), (delta.astype(flat.dtype),))
-    dlog = dlog - jnp.mean(dlog)
-    return jnp.sqrt(jnp.mean(jnp.abs(dlog) ** 2))
+    return dlog - jnp.mean(dlog)
 
 
-def _trust_region(sr: SR | None, logpsi_batch, flat, delta, info: dict) -> jax.Array:
-    """Scale ``delta`` down to S-norm ``sr.max_norm`` when it is longer; record its S-norm."""
+def _trust_region(sr: SR | None, centred_change: Callable, n: int, delta: jax.Array, info: dict) -> jax.Array:
+    """Scale ``delta`` down to S-norm ``sr.max_norm`` when it is longer; record its S-norm.
+
+    ``centred_change(delta)`` is the centred change of ``log psi`` over the samples along ``delta``
+    (``dO delta``, possibly with real and imaginary parts stacked), so ``delta^dagger S delta`` is the
+    sum of its squared moduli over ``n``."""
     if sr is None or sr.max_norm is None:
         return delta
-    norm = s_norm(logpsi_batch, flat, delta)
+    norm = jnp.sqrt(jnp.sum(jnp.abs(centred_change(delta)) ** 2) / n)
     info["s_norm"] = norm
     return delta * jnp.minimum(1.0, sr.max_norm / jnp.maximum(norm, 1e-300))
 
@@ -233,7 +235,7 @@ def sr_direction(
         else:
             grad = jnp.conj(vjp(jnp.conj(eps_c))[0])
         info = {"grad_norm": jnp.linalg.norm(grad)}
-        delta = _trust_region(sr, logpsi_batch, flat, delta, info)
+        delta = _trust_region(sr, lambda d: _centred_jvp(logpsi_batch, flat, d), n, delta, info)
         return unravel(delta.astype(flat.dtype)), info
 
     o = log_derivatives(model, samples)
@@ -268,7 +270,7 @@ def sr_direction(
         x = _chol_solve(t + lam * jnp.eye(t.shape[0], dtype=t.dtype), scale * e)
         delta = r * (jnp.conj(qs).T @ x)
     info = {"grad_norm": grad_norm}
-    delta = _trust_region(sr, logpsi_batch, flat, delta, info)
+    delta = _trust_region(sr, lambda d: q @ d, n, delta, info)  # q: the centred Jacobian at hand
     return unravel(delta.astype(flat.dtype)), info
 
 
