@@ -20,12 +20,19 @@ EXPERIMENT_MODULES = (
     "nqg.quantum.experiments",
     "nqg.fields.nnft_experiments",
     "nqg.fields.path_integral_experiments",
+    "nqg.gravity.observable_experiments",
+    "nqg.gravity.meson_experiments",
+    "nqg.quantum.tensor_network_experiments",
+    "nqg.networks.symmetry_experiments",
+    "nqg.networks.spacetime_experiments",
+    "nqg.learning.dynamics_experiments",
+    "nqg.learning.spacetime_experiments",
 )
 
 
 @cache
 def registry() -> dict[str, Experiment]:
-    """All experiments, in a stable order (gravity, quantum, fields)."""
+    """All experiments, in a stable order (gravity, quantum, fields, networks, learning)."""
     found: dict[str, Experiment] = {}
     for module in EXPERIMENT_MODULES:
         for exp in importlib.import_module(module).EXPERIMENTS:

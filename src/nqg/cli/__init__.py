@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from nqg.cli.apps import fields_app, gravity_app, quantum_app
+from nqg.cli.apps import fields_app, gravity_app, learning_app, networks_app, quantum_app
 from nqg.cli.common import (
     JsonOpt,
     NqgGroup,
@@ -34,8 +34,22 @@ app = typer.Typer(
 app.add_typer(gravity_app, name="gravity")
 app.add_typer(quantum_app, name="quantum")
 app.add_typer(fields_app, name="fields")
+app.add_typer(networks_app, name="networks")
+app.add_typer(learning_app, name="learning")
 
-for _module in ("gravity", "quantum", "fields_correlators", "fields_path_integral"):
+for _module in (
+    "gravity",
+    "gravity_observables",
+    "gravity_mesons",
+    "quantum",
+    "quantum_tensor_networks",
+    "fields_correlators",
+    "fields_path_integral",
+    "networks_align",
+    "networks_geodesic",
+    "learning_sgd",
+    "learning_wave",
+):
     importlib.import_module(f"nqg.cli.{_module}")  # registers the domain commands
 
 

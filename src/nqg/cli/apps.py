@@ -11,3 +11,11 @@ quantum_app = typer.Typer(help="Neural-network quantum states: variational groun
 fields_app = typer.Typer(
     help="Network ensembles as field theories; path integrals over weights.", **_SETTINGS
 )
+networks_app = typer.Typer(
+    help="Symmetries of networks as gauge symmetries; networks as spacetime.", **_SETTINGS
+)
+learning_app = typer.Typer(
+    help="Ensembles of learners: learning dynamics as Fokker-Planck, Madelung, Schrodinger; neuron-state "
+    "networks as spacetime.",
+    **_SETTINGS,
+)
