@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -117,10 +118,34 @@ def _notes(result: Result) -> list[str]:
     return [str(row.get("note", "")) for row in result.tables.get("notes", [])]
 
 
+def intro(quick: bool) -> list[str]:
+    """The report's opening paragraphs: what it is, how to read its checks, where the full figures are."""
+    setting = (
+        "This is the quick setting (`nqg reproduce --quick`, what `make demo` runs): every experiment at a "
+        "small size, to show the whole program in minutes. Its numbers are rough; the full-setting figures "
+        "come from `nqg reproduce` without `--quick` (`nqg list` shows how long each takes) and are quoted, "
+        "with the commands that print them, in the project's closing notes and its documentation."
+        if quick
+        else "This is the full setting (`nqg reproduce`): the sizes the papers' and the issues' targets "
+        "refer to."
+    )
+    return [
+        "This report runs each experiment of nqg and puts its numbers (with one standard error) beside the "
+        "published or exact references, with their sources. The status table gives, per experiment, the "
+        "checks passed out of those evaluated; each experiment's section lists its checks.",
+        "How to read a check: its name states the quantity and the threshold. PASS and FAIL are verdicts "
+        "at this run's setting (a quick setting uses thresholds stated for the quick setting); "
+        "'full setting only' marks a check that is meaningful only at the full setting and is not "
+        "evaluated here. A FAIL at the full setting is a real miss, and the experiment's notes explain it.",
+        setting,
+    ]
+
+
 def render_markdown(outcomes: Sequence[Outcome], *, quick: bool, seed: int) -> str:
     lines = [
         "# nqg reproduction report",
         "",
+        *(line for para in intro(quick) for line in (para, "")),
         f"Setting: {'quick' if quick else 'full'}, seed {seed}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in software_versions().items()),
         "",
@@ -172,6 +197,7 @@ def render_html(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: in
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>nqg reproduction report</title>",
         f"<style>{_CSS}</style></head><body><h1>nqg reproduction report</h1>",
+        *(f"<p class='intro'>{_code_spans(esc(para))}</p>" for para in intro(quick)),
         f"<p>Setting: <b>{'quick' if quick else 'full'}</b>, seed {seed}. Versions: "
         + esc(", ".join(f"{k} {v}" for k, v in software_versions().items()))
         + "</p>",
@@ -219,6 +245,11 @@ def render_html(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: in
         parts.append(f"<details><summary>parameters</summary><p><code>{params}</code></p></details>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _code_spans(escaped: str) -> str:
+    """Markdown-style `code` spans of already escaped text as <code> elements."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
 def _short(value: Any) -> str:

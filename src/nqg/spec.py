@@ -49,7 +49,9 @@ class Experiment:
 
     ``defaults`` holds every parameter ``run`` reads (the keys ``--set`` may change);
     ``quick`` overrides some of them for ``--quick``. ``run(config, ctx)`` returns a
-    :class:`nqg.results.Result` whose figures it has saved into ``ctx.out_dir``.
+    :class:`nqg.results.Result` whose figures it has saved into ``ctx.out_dir``. ``full_time_s`` is the
+    measured wall time of the full setting on 2 CPU cores (None: not measured), which ``nqg list``
+    shows and ``nqg reproduce`` adds up before it starts.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Experiment:
     run: Callable[[dict[str, Any], RunContext], Result]
     quick: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
+    full_time_s: float | None = None
 
     def config(self, quick: bool, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The parameters of one run: defaults, then quick settings, then user overrides."""
@@ -72,3 +75,14 @@ class Experiment:
                 raise NqgInputError(f"unknown parameter {key!r} for {self.name}; allowed: {allowed}")
             cfg[key] = value
         return cfg
+
+
+def format_duration(seconds: float | None) -> str:
+    """A wall time for people: ``45 s``, ``12 min``, ``1.5 h``; ``not measured`` for None."""
+    if seconds is None:
+        return "not measured"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

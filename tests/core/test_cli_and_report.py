@@ -152,7 +152,7 @@ def test_console_script_lists_experiments():
     exe = Path(sys.executable).with_name("nqg")
     r = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0
-    names = [line.split()[0] for line in r.stdout.splitlines()]
+    names = [line.split()[0] for line in r.stdout.splitlines()[1:]]  # after the header line
     assert names == list(experiments.registry())
 
 

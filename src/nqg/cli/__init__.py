@@ -67,12 +67,14 @@ def _root(
 
 @app.command("list")
 def list_experiments() -> None:
-    """List the experiments, one line each."""
+    """List the experiments, one line each, with the full setting's measured time on 2 CPU cores."""
     from nqg.experiments import registry
+    from nqg.spec import format_duration
 
+    print(f"{'experiment':<26} {'full setting':<13} description [reference]")
     for exp in registry().values():
         ref = f" [{exp.reference}]" if exp.reference else ""
-        print(f"{exp.name:<24} {exp.description}{ref}")
+        print(f"{exp.name:<26} {format_duration(exp.full_time_s):<13} {exp.description}{ref}")
 
 
 @app.command("run")
@@ -113,6 +115,8 @@ def reproduce(
 
     console = Console(stderr=True, quiet=quiet)
     names = [s.strip() for s in only.split(",") if s.strip()] if only else None
+    if not quick:
+        console.print(full_setting_estimate(names))
 
     def on_start(name: str, i: int, n: int) -> None:
         console.print(f"[bold][{i + 1}/{n}][/bold] {name} ...")
@@ -131,6 +135,22 @@ def reproduce(
     console.print(f"wrote {out / 'report.html'} and {out / 'report.md'}")
     if any(o.error is not None for o in outcomes):
         fail(f"{sum(o.error is not None for o in outcomes)} experiment(s) failed; see {out / 'report.md'}", 1)
+
+
+def full_setting_estimate(names: list[str] | None) -> str:
+    """One line: the summed measured full-setting time of the experiments ``names`` (None: all)."""
+    from nqg import experiments
+    from nqg.spec import format_duration
+
+    chosen = [experiments.get(n) for n in names] if names else list(experiments.registry().values())
+    measured = [e.full_time_s for e in chosen if e.full_time_s is not None]
+    missing = len(chosen) - len(measured)
+    line = (
+        f"full settings of {len(chosen)} experiment(s): about {format_duration(sum(measured))} on 2 CPU cores"
+    )
+    if missing:
+        line += f" plus {missing} not yet timed"
+    return line + " (--quick: a few minutes in all)"
 
 
 def main() -> None:
