@@ -60,6 +60,14 @@ def ground_state_command(
         ),
     ] = None,
     float32: Annotated[bool, typer.Option("--float32", help="Single precision parameters.")] = False,
+    collapse_guard: Annotated[
+        bool,
+        typer.Option(
+            "--collapse-guard/--no-collapse-guard",
+            help="Reject steps whose energy or variance jumps (restore, shrink the step); restart frozen "
+            "chains. The rejections are listed in result.json.",
+        ),
+    ] = True,
     seed: SeedOpt = 0,
     out: OutOpt = None,
     json_out: JsonOpt = False,
@@ -92,6 +100,7 @@ def ground_state_command(
         "trust_region": trust_region,
         "float32": float32,
         "marshall": marshall,
+        "collapse_guard": collapse_guard,
     }
     problem = build_problem(config, seed=seed)  # validates everything before anything is written
     if out is None:

@@ -40,6 +40,7 @@ from nqg.quantum.samplers import (
 from nqg.quantum.vmc import (
     SR,
     VMC,
+    CollapseGuard,
     VMCResult,
     VMCState,
     carleo_troyer_schedule,
@@ -54,6 +55,7 @@ __all__ = [
     "RBM",
     "SR",
     "VMC",
+    "CollapseGuard",
     "ExactSampler",
     "ExchangeRule",
     "Heisenberg",

@@ -27,7 +27,7 @@ from nqg.quantum.lattice import Lattice, parse_lattice
 from nqg.quantum.models import FFNN, RBM, NQSModel, SymmetricRBM, count_parameters
 from nqg.quantum.operators import Heisenberg, SpinOperator, TransverseFieldIsing
 from nqg.quantum.samplers import MetropolisExchange, MetropolisLocal
-from nqg.quantum.vmc import SR, VMC, VMCResult, carleo_troyer_schedule
+from nqg.quantum.vmc import SR, VMC, CollapseGuard, VMCResult, carleo_troyer_schedule
 
 HAMILTONIANS = ("tfim", "heisenberg", "j1j2")
 LATTICES = ("chain", "square")
@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "marshall": None,
     "final_repeats": 4,
     "float32": False,
+    "collapse_guard": True,
 }
 
 
@@ -177,7 +178,8 @@ def build_problem(config: dict[str, Any], seed: int = 0) -> Problem:
         if c["hamiltonian"] == "tfim"
         else MetropolisExchange(hilbert, lattice.bonds, **kw)
     )
-    vmc = VMC(hamiltonian, model, sampler, optax.sgd(learning_rate(c)), sr_settings(c))
+    guard = CollapseGuard() if c["collapse_guard"] else None
+    vmc = VMC(hamiltonian, model, sampler, optax.sgd(learning_rate(c)), sr_settings(c), guard=guard)
     return Problem(lattice, hilbert, hamiltonian, model, vmc, c)
 
 
@@ -262,6 +264,7 @@ def solve_ground_state(
         "seconds": elapsed,
         "seconds_per_iteration": elapsed / max(1, int(c["iterations"])),
         "history": result.history,
+        "rejections": result.rejections,
         "exact": exact,
         "result": result,
     }
@@ -283,6 +286,9 @@ def plot_energy_history(history: dict[str, np.ndarray], n_sites: int, exact: flo
     axes = np.atleast_1d(axes)
     axes[0].plot(it, e, lw=1, label="VMC")
     axes[0].fill_between(it, e - err, e + err, alpha=0.3)
+    rejected = np.flatnonzero(np.asarray(history.get("rejected", np.zeros(e.size))) > 0)
+    if rejected.size:
+        axes[0].plot(rejected, e[rejected], "rx", ms=5, label=f"rejected ({rejected.size})")
     if exact is not None:
         axes[0].axhline(exact, color="k", ls="--", label="exact")
         lo = exact - 0.05 * abs(exact)
@@ -334,6 +340,13 @@ def ground_state_result(
             bool(sol["energy_per_site"] >= e0 - 4 * sol["energy_per_site_error"]),
             f"E = {sol['energy_per_site']:.7f} +- {sol['energy_per_site_error']:.1e}, "
             f"exact {e0:.7f} ({z:.1f} sigma)",
+        )
+    rejections = sol["rejections"]
+    if problem.vmc.guard is not None:
+        res.add_metric("rejected_steps", len(rejections))
+        res.add_table(
+            "rejections",
+            [{**r, "energy_per_site": r["energy"] / n} for r in rejections],
         )
     hist = sol["history"]
     write_csv(
