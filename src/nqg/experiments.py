@@ -23,6 +23,7 @@ EXPERIMENT_MODULES = (
     "nqg.gravity.observable_experiments",
     "nqg.gravity.meson_experiments",
     "nqg.quantum.tensor_network_experiments",
+    "nqg.quantum.dbm_experiments",
     "nqg.networks.symmetry_experiments",
     "nqg.networks.spacetime_experiments",
     "nqg.learning.dynamics_experiments",

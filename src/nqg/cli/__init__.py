@@ -43,6 +43,7 @@ for _module in (
     "gravity_mesons",
     "quantum",
     "quantum_tensor_networks",
+    "quantum_dbm",
     "fields_correlators",
     "fields_path_integral",
     "networks_align",
