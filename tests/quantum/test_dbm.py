@@ -14,11 +14,13 @@ from typer.testing import CliRunner
 
 from nqg.cli import app
 from nqg.errors import NqgInputError
-from nqg.quantum import TransverseFieldIsing, chain, ground_state
+from nqg.quantum import Heisenberg, TransverseFieldIsing, chain, ground_state, square
 from nqg.quantum.dbm import (
     exact_log_amplitudes,
     exact_trotter_energy,
     fit_trotter_order,
+    heisenberg_bond_couplings,
+    heisenberg_dbm,
     ising_as_hidden_unit,
     sample_energy,
     tfim_dbm,
@@ -28,7 +30,7 @@ from nqg.quantum.dbm import (
 
 def _rel_error(dbm) -> float:
     _, log_psi = exact_log_amplitudes(dbm)
-    ref = trotter_product(dbm.hamiltonian, dbm.dtau, dbm.n_steps)
+    ref = trotter_product(dbm)
     return float(np.max(np.abs(np.exp(log_psi) - ref)) / np.max(np.abs(ref)))
 
 
@@ -52,6 +54,50 @@ def test_dbm_amplitudes_equal_the_trotter_product(n, j, gamma, dtau, m):
 def test_dbm_amplitudes_for_random_couplings(n, pbc, j, gamma, dtau, m):
     lat = chain(max(n, 3), pbc=pbc) if pbc else chain(n, pbc=False)
     assert _rel_error(tfim_dbm(lat, gamma, dtau, m, J=j)) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("lattice", "dtau", "m"),
+    [
+        (chain(12), 0.1, 3),
+        (chain(8, pbc=False), 0.3, 2),
+        (square(2, 3, pbc=False), 0.2, 2),
+        (chain(6), 0.05, 4),
+    ],
+    ids=lambda v: getattr(v, "name", v),
+)
+def test_heisenberg_dbm_amplitudes_equal_the_bond_product(lattice, dtau, m):
+    dbm = heisenberg_dbm(lattice, dtau, m)
+    assert np.iscomplexobj(np.asarray(dbm.machine.W))  # the constraint units
+    assert _rel_error(dbm) < 1e-12
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.sampled_from([4, 6]), j=st.floats(0.1, 3.0), dtau=st.floats(0.01, 0.5), m=st.integers(1, 3))
+def test_heisenberg_dbm_for_random_couplings(n, j, dtau, m):
+    assert _rel_error(heisenberg_dbm(chain(n), dtau, m, J=j)) < 1e-12
+
+
+def test_heisenberg_bond_constants():
+    x = 0.37
+    c0, c1, c2 = heisenberg_bond_couplings(x)
+    assert np.exp(c0 + c1 + c2) == pytest.approx(np.exp(-x / 4), rel=1e-14)  # parallel
+    assert np.exp(c0 - c1 + c2) == pytest.approx(np.exp(x / 4) * np.cosh(x / 2), rel=1e-14)  # stay
+    assert np.exp(c0 - c1 - c2) == pytest.approx(np.exp(x / 4) * np.sinh(x / 2), rel=1e-14)  # exchange
+    # and the constraint identity cos(pi D/4) cos(pi D/8) = delta_{D,0} on D in {0, +-2, +-4}
+    for delta in (-4, -2, 0, 2, 4):
+        assert np.cos(np.pi * delta / 4) * np.cos(np.pi * delta / 8) == pytest.approx(
+            float(delta == 0), abs=1e-15
+        )
+
+
+def test_heisenberg_energy_converges_at_second_order():
+    lat = chain(4)
+    e0 = ground_state(Heisenberg(lat, marshall_sign=True)).ground_energy
+    dtaus = [0.2, 0.1, 0.05]
+    energies = [exact_trotter_energy(heisenberg_dbm(lat, dt, round(8.0 / dt))) for dt in dtaus]
+    order, _ = fit_trotter_order(dtaus, energies, e0)
+    assert 1.9 < order < 2.1, order
 
 
 def test_slice_sum_equals_the_dbm_formula_with_every_deep_unit_enumerated():
@@ -126,8 +172,24 @@ def test_cli_dbm_exact_and_bad_input(tmp_path):
     assert m["n_hidden"]["value"] == 5 * 12 and m["n_deep"]["value"] == 30
     assert m["energy_per_site"]["value"] == pytest.approx(m["energy_per_site_trotter_exact"]["value"])
     assert "exact_energy_per_site" in m and (out / "energy_vs_tau.png").exists()
-    for bad in (["--dtau", "0"], ["--hamiltonian", "heisenberg"], ["--lattice", "hexagon"], ["--steps", "0"]):
+    bad_cases = (
+        ["--exact", "--dtau", "0"],
+        ["--exact", "--hamiltonian", "ising"],
+        ["--exact", "--lattice", "hexagon"],
+        ["--exact", "--steps", "0"],
+        ["--hamiltonian", "heisenberg", "--samples", "100"],  # complex units: exact only
+        ["--exact", "--hamiltonian", "heisenberg", "--size", "5"],  # odd ring: not bipartite
+    )
+    for bad in bad_cases:
         target = tmp_path / "bad"
-        r = runner.invoke(app, ["quantum", "dbm", "--size", "4", "--exact", "--out", str(target), *bad])
+        r = runner.invoke(app, ["quantum", "dbm", "--size", "4", "--out", str(target), *bad])
         assert r.exit_code == 2, (bad, r.output)
         assert not target.exists()
+
+
+def test_dbm_experiment_quick_setting_passes(tmp_path):
+    from nqg.experiments import run_experiment
+
+    result = run_experiment("dbm-imaginary-time", quick=True, out=tmp_path / "dbm")
+    assert result.checks and all(c["passed"] for c in result.checks), result.checks
+    assert (tmp_path / "dbm" / "trotter_order.png").exists()

@@ -31,8 +31,12 @@ The machine has ``H = M (n_bonds + N)`` hidden and ``D = M N`` deep units. Every
 summand positive, so ``Psi(s, d) = C e^{a.s + c.d} prod_j 2 cosh(theta_j) > 0`` is a probability weight
 for the deep units given ``s``.
 
-**Exact evaluation.** Summing the deep units one imaginary-time slice at a time (the transfer matrix of
-the DBM's own factors: intra-slice units are diagonal, inter-slice units act site by site) gives every
+**Heisenberg** (bipartite lattice, Marshall rotation): each bond factor ``e^{-dtau J S_i.S_j}`` creates
+new spins for its two sites and four hidden units (:func:`heisenberg_dbm`): an Ising unit between the old
+spins, a mediator between old and new, and two complex constraint units that enforce S^z conservation.
+
+**Exact evaluation.** Summing the deep units one Trotter factor at a time (each factor's hidden units
+couple only its sites' old and new spins, so they sum to a gate of at most 16 x 16) gives every
 amplitude for ``N <= 14``; :func:`trotter_product` is the independent reference
 ``(U_zz U_x)^M |+>`` from sparse matrix exponentials.
 
@@ -50,6 +54,7 @@ long-time state converges to the ground-state energy at *second* order in ``dtau
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -60,14 +65,16 @@ import numpy as np
 from nqg.errors import NqgInputError
 from nqg.quantum.hilbert import SpinHilbert
 from nqg.quantum.lattice import Lattice
-from nqg.quantum.operators import TransverseFieldIsing
+from nqg.quantum.operators import SpinOperator, TransverseFieldIsing
 from nqg.stats import estimate
 
 MAX_EXACT_SITES = 14
 
 
 def log_2cosh(x):
-    """``log(2 cosh x)``, stable for large ``|x|``."""
+    """``log(2 cosh x)``, stable for large ``|x|`` (real ``x``; complex ``x``: the principal branch)."""
+    if jnp.iscomplexobj(x):
+        return jnp.log(2.0 * jnp.cosh(x))
     ax = jnp.abs(x)
     return ax + jnp.log1p(jnp.exp(-2.0 * ax))
 
@@ -119,177 +126,308 @@ class DeepBoltzmannMachine(eqx.Module):
 
 
 @dataclass(frozen=True)
-class TrotterDBM:
-    """A DBM built from ``M`` Trotter steps on ``N`` sites: the machine and its imaginary-time layout.
+class TrotterEvent:
+    """One factor of the Trotter product as it sits in the machine.
 
-    Deep unit ``k N + i`` is the spin of site ``i`` after step ``k`` (``k < M``); the visible spins are
-    the spins after step ``M``.
+    ``sites`` are the sites it acts on; ``old`` their spin variables before it and ``new`` after it (the
+    same variable for a site it leaves diagonal); ``units`` the hidden units it owns; ``step`` the Trotter
+    step it belongs to. Spin variables are global indices: ``0..N-1`` visible, ``N + k`` deep unit ``k``.
     """
+
+    sites: tuple[int, ...]
+    old: tuple[int, ...]
+    new: tuple[int, ...]
+    units: tuple[int, ...]
+    step: int
+
+
+@dataclass(frozen=True)
+class TrotterDBM:
+    """A DBM built from ``M`` Trotter steps on ``N`` sites: the machine, the Hamiltonian, and the layout
+    (the sequence of :class:`TrotterEvent` and the initial spin variable of each site)."""
 
     machine: DeepBoltzmannMachine
     n_sites: int
     n_steps: int
-    hamiltonian: TransverseFieldIsing
+    hamiltonian: SpinOperator
     dtau: float
+    events: tuple[TrotterEvent, ...]
+    initial: tuple[int, ...]
 
     @property
     def tau(self) -> float:
         return self.n_steps * self.dtau
 
 
-def tfim_dbm(lattice: Lattice, h: float, dtau: float, n_steps: int, J: float = 1.0) -> TrotterDBM:
-    """The DBM of ``(U_zz U_x)^M |+>`` for ``H = -J sum sz sz - h sum sx`` (module docstring)."""
+class _Layout:
+    """Builds a Trotter DBM: spin variables per site, hidden units with their couplings, the constant."""
+
+    def __init__(self, n_sites: int):
+        self.n = n_sites
+        self.n_vars = n_sites  # the initial spins (|+>: no bias)
+        self.current = list(range(n_sites))
+        self.units: list[dict[int, complex]] = []
+        self.events: list[TrotterEvent] = []
+        self.log_terms: list[float] = []  # summed with math.fsum: ~10^3 terms of O(1), exactly rounded
+
+    def fresh(self) -> int:
+        self.n_vars += 1
+        return self.n_vars - 1
+
+    def unit(self, couplings: dict[int, complex], log_c: float) -> int:
+        self.units.append(couplings)
+        self.log_terms.append(log_c)
+        return len(self.units) - 1
+
+    def ising(self, u: int, v: int, g: float) -> int:
+        """A hidden unit for ``exp(g s_u s_v)``."""
+        w, log_c = ising_as_hidden_unit(g)
+        return self.unit({u: w, v: (1.0 if g >= 0 else -1.0) * w}, log_c)
+
+    def event(self, sites, new_sites, step, make_units) -> None:
+        old = tuple(self.current[i] for i in sites)
+        for i in new_sites:
+            self.current[i] = self.fresh()
+        new = tuple(self.current[i] for i in sites)
+        units = tuple(make_units(dict(zip(sites, old, strict=True)), dict(zip(sites, new, strict=True))))
+        self.events.append(TrotterEvent(tuple(sites), old, new, units, step))
+
+    def build(self, hamiltonian, dtau: float, n_steps: int) -> TrotterDBM:
+        """Visible = the last spin of each site, deep = every other spin variable, in creation order."""
+        n = self.n
+        final = self.current
+        deep = [v for v in range(self.n_vars) if v not in set(final)]
+        row = {v: i for i, v in enumerate(final)} | {v: n + k for k, v in enumerate(deep)}
+        complex_weights = any(isinstance(w, complex) for u in self.units for w in u.values())
+        dtype = np.complex128 if complex_weights else np.float64
+        weights = np.zeros((n + len(deep), len(self.units)), dtype)
+        for j, couplings in enumerate(self.units):
+            for v, w in couplings.items():
+                weights[row[v], j] += w
+        machine = DeepBoltzmannMachine(
+            jnp.zeros(n, dtype),
+            jnp.zeros(len(self.units), dtype),
+            jnp.zeros(len(deep), dtype),
+            jnp.asarray(weights[:n]),
+            jnp.asarray(weights[n:]),
+            jnp.asarray(math.fsum(self.log_terms)),
+        )
+
+        def relabel(vs):
+            return tuple(row[v] for v in vs)
+
+        events = tuple(
+            TrotterEvent(e.sites, relabel(e.old), relabel(e.new), e.units, e.step) for e in self.events
+        )
+        initial = relabel(range(n))
+        return TrotterDBM(machine, n, int(n_steps), hamiltonian, float(dtau), events, initial)
+
+
+def _check_steps(dtau: float, n_steps: int) -> None:
     if not dtau > 0:
         raise NqgInputError(f"dtau must be > 0, got {dtau}")
-    if not h > 0:
-        raise NqgInputError(f"the construction needs a transverse field h > 0, got {h}")
     if int(n_steps) != n_steps or n_steps < 1:
         raise NqgInputError(f"the number of Trotter steps must be a positive integer, got {n_steps}")
-    n, m = lattice.n_sites, int(n_steps)
-    bonds = np.asarray(lattice.bonds, np.int64)
+
+
+def tfim_dbm(lattice: Lattice, h: float, dtau: float, n_steps: int, J: float = 1.0) -> TrotterDBM:
+    """The DBM of ``(U_zz U_x)^M |+>`` for ``H = -J sum sz sz - h sum sx`` (module docstring)."""
+    _check_steps(dtau, n_steps)
+    if not h > 0:
+        raise NqgInputError(f"the construction needs a transverse field h > 0, got {h}")
     x = dtau * h
     k_field = 0.5 * np.log(1.0 / np.tanh(x))
     log_a = 0.5 * np.log(np.sinh(x) * np.cosh(x))
-    w_k, log_ck = ising_as_hidden_unit(k_field)
-    w_b, log_cb = ising_as_hidden_unit(dtau * J)
-    sign_j = 1.0 if J >= 0 else -1.0
+    lay = _Layout(lattice.n_sites)
+    for step in range(1, int(n_steps) + 1):
+        for i in range(lattice.n_sites):  # <s'|exp(dtau h sx)|s> = A exp(K s s')
+            lay.event((i,), (i,), step, lambda old, new, i=i: [lay.ising(old[i], new[i], k_field)])
+            lay.log_terms.append(log_a)
+        for p, q in np.asarray(lattice.bonds):  # exp(dtau J s_p s_q) on the new spins
+            lay.event(
+                (int(p), int(q)), (), step, lambda old, new, p=p, q=q: [lay.ising(old[p], old[q], dtau * J)]
+            )
+    return lay.build(TransverseFieldIsing(lattice, h=h, J=J), dtau, n_steps)
 
-    n_hidden = m * (n + len(bonds))
-    W = np.zeros((n, n_hidden))
-    V = np.zeros((m * n, n_hidden))
 
-    def spin_column(step: int):  # the weight matrix and row offset holding the spins after `step`
-        return (W, 0) if step == m else (V, step * n)
+def heisenberg_bond_couplings(x: float) -> tuple[float, float, float]:
+    """``(c0, c1, c2)`` with ``<s'_i s'_j| e^{-x S_i.S_j} |s_i s_j> = e^{c0 + c1 s_i s_j + c2 s_i s'_i}``
+    on the S^z-conserving transitions, after the Marshall rotation (``x = dtau J > 0``).
 
-    j = 0
-    for step in range(1, m + 1):
-        old, old_off = spin_column(step - 1)
-        new, new_off = spin_column(step)
-        for i in range(n):  # transverse field between step-1 and step, same site
-            old[old_off + i, j] += w_k
-            new[new_off + i, j] += w_k
-            j += 1
-        for p, q in bonds:  # the bonds of U_zz after step
-            new[new_off + p, j] += w_b
-            new[new_off + q, j] += sign_j * w_b
-            j += 1
-    log_const = m * len(bonds) * log_cb + m * n * (log_a + log_ck)
-    machine = DeepBoltzmannMachine(
-        jnp.zeros(n),
-        jnp.zeros(n_hidden),
-        jnp.zeros(m * n),
-        jnp.asarray(W),
-        jnp.asarray(V),
-        jnp.asarray(log_const),
-    )
-    return TrotterDBM(machine, n, m, TransverseFieldIsing(lattice, h=h, J=J), float(dtau))
+    The bond propagator has three classes of conserving transitions: parallel spins (stay),
+    ``e^{-x/4}``; antiparallel, stay, ``e^{x/4} cosh(x/2)``; antiparallel, exchange, ``e^{x/4} sinh(x/2)``
+    (the Marshall rotation makes this one positive). Three values, three constants:
+    ``c2 = (1/2) ln coth(x/2)``, ``c1 = -x/4 - (1/2) ln cosh(x/2)``, ``c0 = -x/4 - c1 - c2``.
+    """
+    c2 = 0.5 * np.log(1.0 / np.tanh(x / 2))
+    c1 = -x / 4 - 0.5 * np.log(np.cosh(x / 2))
+    return -x / 4 - c1 - c2, c1, c2
+
+
+def heisenberg_dbm(lattice: Lattice, dtau: float, n_steps: int, J: float = 1.0) -> TrotterDBM:
+    """The DBM of ``(prod_<ij> e^{-dtau J S_i.S_j})^M |+>`` with the Marshall rotation (bipartite lattice).
+
+    Each bond factor creates new spins ``s'_i, s'_j`` and four hidden units:
+    an Ising unit ``e^{c1 s_i s_j}`` between the old spins, a mediator ``e^{c2 s_i s'_i}`` between old and new
+    (:func:`heisenberg_bond_couplings`), and two constraint units with imaginary weights
+    ``+-i pi/4`` and ``+-i pi/8`` (``+`` on the new spins, ``-`` on the old), whose sums are
+    ``2 cos(pi Delta/4)`` and ``2 cos(pi Delta/8)`` with ``Delta = s'_i + s'_j - s_i - s_j``:
+    ``cos(pi Delta/4) cos(pi Delta/8) = delta_{Delta,0}`` for ``Delta`` in ``{0, +-2, +-4}`` enforces
+    S^z conservation. Constant per bond: ``c0 + log(1/4)`` plus the Ising units' own.
+    The complex constraint units make ``Psi(s, d)`` complex: the machine is exact but not sampled here.
+    """
+    from nqg.quantum.operators import Heisenberg
+
+    _check_steps(dtau, n_steps)
+    if not J > 0:
+        raise NqgInputError(f"the Heisenberg construction needs an antiferromagnetic J > 0, got {J}")
+    if not lattice.is_bipartite:
+        raise NqgInputError(f"the Marshall rotation needs a bipartite lattice; {lattice.name} is not")
+    c0, c1, c2 = heisenberg_bond_couplings(dtau * J)
+    lay = _Layout(lattice.n_sites)
+
+    def bond_units(old, new, i, j):
+        q = np.pi / 4
+        return [
+            lay.ising(old[i], old[j], c1),
+            lay.ising(old[i], new[i], c2),
+            lay.unit({new[i]: 1j * q, new[j]: 1j * q, old[i]: -1j * q, old[j]: -1j * q}, -np.log(2.0)),
+            lay.unit(
+                {new[i]: 0.5j * q, new[j]: 0.5j * q, old[i]: -0.5j * q, old[j]: -0.5j * q}, -np.log(2.0)
+            ),
+        ]
+
+    for step in range(1, int(n_steps) + 1):
+        for i, j in np.asarray(lattice.bonds):
+            i, j = int(i), int(j)
+            lay.event((i, j), (i, j), step, lambda old, new, i=i, j=j: bond_units(old, new, i, j))
+            lay.log_terms.append(c0)
+    return lay.build(Heisenberg(lattice, J1=J, marshall_sign=True), dtau, n_steps)
 
 
 # ---------------------------------------------------------------------------------------- exact
 
 
-def _site_transfer(values: np.ndarray, b: np.ndarray, w_new: np.ndarray, w_old: np.ndarray) -> np.ndarray:
-    """2x2 matrix ``prod_units 2 cosh(b + w_new s' + w_old s)`` over one site's inter-slice units."""
-    t = np.ones((2, 2))
-    for bj, wn, wo in zip(b, w_new, w_old, strict=True):
-        t *= 2.0 * np.cosh(bj + wn * values[:, None] + wo * values[None, :])
-    return t
-
-
 def exact_log_amplitudes(dbm: TrotterDBM) -> tuple[np.ndarray, np.ndarray]:
-    """``(states, log Psi(states))`` for every visible configuration, summing the deep units slice by slice.
+    """``(states, log Psi(states))`` for every visible configuration (complex log for complex machines).
 
-    Works from the machine's weights alone: hidden units must touch spins of one slice, or one site in
-    two adjacent slices (true of the imaginary-time construction). ``N <= 14``.
+    The deep units are summed event by event, from the machine's weights alone: each Trotter factor's
+    hidden units couple only the old and new spins of its sites, so summing them gives a small gate
+    (at most 16 x 16) on the ``2^N`` amplitudes. ``N <= 14``.
     """
-    states, logs = slice_log_amplitudes(dbm)
+    states, logs = step_log_amplitudes(dbm)
     return states, logs[-1]
 
 
-def slice_log_amplitudes(dbm: TrotterDBM) -> tuple[np.ndarray, list[np.ndarray]]:
-    """``(states, [log psi_0, ..., log psi_M])``: the slice-by-slice sums of :func:`exact_log_amplitudes`.
-
-    ``psi_k`` (up to a constant) is the state after ``k`` Trotter steps, ``(U_zz U_x)^k |+>``; the last
-    one carries the machine's constant and is ``log Psi``.
-    """
-    n, m = dbm.n_sites, dbm.n_steps
+def step_log_amplitudes(dbm: TrotterDBM) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(states, [log psi_0, ..., log psi_M])``: the amplitudes after each Trotter step (up to a constant;
+    the last one carries the machine's constant and is ``log Psi``)."""
+    n = dbm.n_sites
     if n > MAX_EXACT_SITES:
         raise NqgInputError(f"exact DBM amplitudes need N <= {MAX_EXACT_SITES} sites, got {n}")
     mach = dbm.machine
-    weights = np.concatenate([np.asarray(mach.V), np.asarray(mach.W)])  # rows: slices 0..M, site-major
-    biases = np.concatenate([np.asarray(mach.c), np.asarray(mach.a)])
+    weights = np.concatenate([np.asarray(mach.W), np.asarray(mach.V)])  # rows: visible, then deep
+    biases = np.concatenate([np.asarray(mach.a), np.asarray(mach.c)])
     b = np.asarray(mach.b)
-    states = SpinHilbert(n).all_states(np.float64)
-    values = SpinHilbert(1).all_states(np.float64)[:, 0]  # spin value of index 0 and 1 of one site
+    dtype = np.result_type(weights, np.float64)
     touched = weights != 0
-    if not touched.any(0).all():
-        raise NqgInputError("every hidden unit must couple to at least one spin")
-    slice_of = np.repeat(np.arange(m + 1), n)
-    rows = [np.flatnonzero(touched[:, j]) for j in range(len(b))]
-    lo = np.array([slice_of[r].min() for r in rows])
-    hi = np.array([slice_of[r].max() for r in rows])
-    if np.any(hi - lo > 1):
-        raise NqgInputError("exact evaluation needs units within a slice or between adjacent slices")
-    for j in np.flatnonzero(hi > lo):
-        if len(set((rows[j] % n).tolist())) != 1:
-            raise NqgInputError("exact evaluation needs inter-slice units on a single site")
+    owner = np.full(len(b), -1)
+    for e, event in enumerate(dbm.events):
+        owner[list(event.units)] = e
+        outside = np.setdiff1d(np.flatnonzero(touched[:, list(event.units)].any(1)), event.old + event.new)
+        if outside.size:
+            raise NqgInputError("a hidden unit couples spins outside its Trotter factor")
+    if np.any(owner < 0):
+        raise NqgInputError("some hidden units belong to no Trotter factor")
 
-    def intra_factor(k: int) -> np.ndarray:
-        units = np.flatnonzero((lo == k) & (hi == k))
-        fields = b[units] + states @ weights[k * n : (k + 1) * n][:, units]
-        return np.sum(np.log(2.0 * np.cosh(fields)), axis=1) + states @ biases[k * n : (k + 1) * n]
-
-    log_vec = intra_factor(0)
+    states = SpinHilbert(n).all_states(np.float64)
+    psi = np.exp(states @ biases[list(dbm.initial)]).astype(dtype).reshape((2,) * n)
     log_norm = 0.0
-    out = [log_vec]
-    for k in range(1, m + 1):
-        inter = np.flatnonzero((lo == k - 1) & (hi == k))
-        shift = log_vec.max()
-        psi = np.exp(log_vec - shift).reshape((2,) * n)
-        log_norm += shift
-        for i in range(n):  # inter-slice units act site by site: a 2x2 transfer on axis i
-            js = inter[touched[k * n + i, inter]]
-            t = _site_transfer(values, b[js], weights[k * n + i, js], weights[(k - 1) * n + i, js])
-            psi = np.moveaxis(np.tensordot(t, psi, axes=([1], [i])), 0, i)
+    out: list[np.ndarray] = []
+
+    def record() -> None:
         with np.errstate(divide="ignore"):
-            log_vec = np.log(psi.reshape(-1)) + intra_factor(k)
-        out.append(log_vec + log_norm)
-    out[-1] = out[-1] + float(mach.log_const)
+            out.append(np.log(psi.reshape(-1)) + log_norm)
+
+    step = 0
+    for event in dbm.events:
+        if event.step != step:
+            record()
+            step = event.step
+        k = len(event.sites)
+        configs = SpinHilbert(k).all_states(np.float64)  # tensor index order of k sites
+        changed = np.array([o != w for o, w in zip(event.old, event.new, strict=True)], bool)
+        units = list(event.units)
+        new_rows = [v for v, c in zip(event.new, changed, strict=True) if c]
+        gate = np.zeros((len(configs), len(configs)), dtype)
+        for a_out, s_new in enumerate(configs):
+            for a_in, s_old in enumerate(configs):
+                if np.any(s_new[~changed] != s_old[~changed]):
+                    continue  # a site the factor leaves diagonal keeps its spin
+                fields = b[units] + s_old @ weights[list(event.old)][:, units]
+                fields = fields + s_new[changed] @ weights[new_rows][:, units]
+                gate[a_out, a_in] = np.prod(2.0 * np.cosh(fields)) * np.exp(s_new[changed] @ biases[new_rows])
+        axes = list(event.sites)
+        moved = gate @ np.moveaxis(psi, axes, range(k)).reshape(2**k, -1)
+        psi = np.moveaxis(moved.reshape((2,) * n), range(k), axes)
+        scale = np.max(np.abs(psi))
+        if not 1e-100 < scale < 1e100:  # rescale rarely: every rescaling rounds the log-norm
+            psi, log_norm = psi / scale, log_norm + np.log(scale)
+    record()
+    out[-1] = out[-1] + float(np.real(mach.log_const))
     return states, out
 
 
-def trotter_product(hamiltonian: TransverseFieldIsing, dtau: float, n_steps: int) -> np.ndarray:
-    """The reference ``(U_zz U_x)^M |+>`` (unnormalised, ``|+>`` with all amplitudes 1) from sparse
-    matrix exponentials, in the basis order of ``SpinHilbert(N).all_states()``."""
+def trotter_product(dbm: TrotterDBM) -> np.ndarray:
+    """The independent reference for the DBM's state, in the basis order of ``SpinHilbert(N).all_states()``
+    (unnormalised, starting from ``|+>`` with all amplitudes 1): ``(U_zz U_x)^M |+>`` from sparse matrix
+    exponentials (TFIM), or ``(prod_<ij> expm(-dtau h_ij))^M |+>`` with the Marshall-rotated bond
+    ``h_ij = (J/4)(Z Z - X X - Y Y)`` from dense 4 x 4 exponentials (Heisenberg)."""
+    from scipy.linalg import expm
     from scipy.sparse.linalg import expm_multiply
 
-    n = hamiltonian.n_sites
-    lat = hamiltonian.lattice
-    h_x = TransverseFieldIsing(lat, h=hamiltonian.h, J=0.0).to_sparse()  # -Gamma sum sx
-    zz = TransverseFieldIsing(lat, h=0.0, J=hamiltonian.J).to_sparse().diagonal()  # -J sum sz sz
+    ham, dtau, n = dbm.hamiltonian, dbm.dtau, dbm.n_sites
     psi = np.ones(2**n)
-    for _ in range(int(n_steps)):
-        psi = expm_multiply(-dtau * h_x, psi)
-        psi = np.exp(-dtau * zz) * psi
-    return psi
+    if isinstance(ham, TransverseFieldIsing):
+        lat = ham.lattice
+        h_x = TransverseFieldIsing(lat, h=ham.h, J=0.0).to_sparse()  # -Gamma sum sx
+        zz = TransverseFieldIsing(lat, h=0.0, J=ham.J).to_sparse().diagonal()  # -J sum sz sz
+        for _ in range(dbm.n_steps):
+            psi = np.exp(-dtau * zz) * expm_multiply(-dtau * h_x, psi)
+        return psi
+    x = np.array([[0, 1], [1, 0]])
+    y = np.array([[0, -1j], [1j, 0]])
+    z = np.diag([1.0, -1.0])  # index 0 = spin up, as in SpinHilbert
+    h_bond = (ham.J1 / 4) * np.real(np.kron(z, z) - np.kron(x, x) - np.kron(y, y))
+    gate = expm(-dtau * h_bond)
+    tensor = psi.reshape((2,) * n)
+    for _ in range(dbm.n_steps):
+        for i, j in np.asarray(ham.lattice.bonds):
+            moved = gate @ np.moveaxis(tensor, [i, j], [0, 1]).reshape(4, -1)
+            tensor = np.moveaxis(moved.reshape((2,) * n), [0, 1], [i, j])
+    return tensor.reshape(-1)
 
 
 def energy_of_vector(hamiltonian, psi: np.ndarray) -> float:
-    """``<psi|H|psi> / <psi|psi>`` for a real vector in the full basis."""
+    """``<psi|H|psi> / <psi|psi>`` for a vector in the full basis."""
     h = hamiltonian.to_sparse()
-    return float(psi @ (h @ psi) / (psi @ psi))
+    return float(np.real(np.vdot(psi, h @ psi) / np.vdot(psi, psi)))
+
+
+def _amplitudes(log_psi: np.ndarray) -> np.ndarray:
+    return np.exp(log_psi - np.max(np.real(log_psi)))
 
 
 def exact_trotter_energy(dbm: TrotterDBM) -> float:
     """The energy of the DBM's state, from its exact amplitudes."""
     _, log_psi = exact_log_amplitudes(dbm)
-    return energy_of_vector(dbm.hamiltonian, np.exp(log_psi - log_psi.max()))
+    return energy_of_vector(dbm.hamiltonian, _amplitudes(log_psi))
 
 
 def exact_energy_vs_tau(dbm: TrotterDBM) -> tuple[np.ndarray, np.ndarray]:
-    """``(tau_k, E_k)`` for ``k = 0 .. M``: the energy after each Trotter step, from the DBM's slices."""
-    _, logs = slice_log_amplitudes(dbm)
-    energies = [energy_of_vector(dbm.hamiltonian, np.exp(lv - lv.max())) for lv in logs]
+    """``(tau_k, E_k)`` for ``k = 0 .. M``: the energy after each Trotter step, from the DBM's amplitudes."""
+    _, logs = step_log_amplitudes(dbm)
+    energies = [energy_of_vector(dbm.hamiltonian, _amplitudes(lv)) for lv in logs]
     return dbm.dtau * np.arange(len(logs)), np.asarray(energies)
 
 

@@ -20,32 +20,37 @@ SAMPLING_SIGMAS = 3.0
 
 def build(config: dict[str, Any]):
     """Validate the CLI/experiment settings and build the machine."""
-    from nqg.quantum.dbm import tfim_dbm
+    from nqg.quantum.dbm import heisenberg_dbm, tfim_dbm
     from nqg.quantum.lattice import parse_lattice
 
-    if config["hamiltonian"] != "tfim":
-        raise NqgInputError(
-            f"--hamiltonian {config['hamiltonian']!r}: the DBM construction is built for tfim only "
-            "(the Heisenberg construction with constraint units is not implemented)"
-        )
+    if config["hamiltonian"] not in ("tfim", "heisenberg"):
+        raise NqgInputError(f"--hamiltonian must be tfim or heisenberg, got {config['hamiltonian']!r}")
     if not float(config["dtau"]) > 0:
         raise NqgInputError(f"--dtau must be > 0, got {config['dtau']}")
     if int(config["steps"]) < 1:
         raise NqgInputError(f"--steps must be a positive integer, got {config['steps']}")
     lattice = parse_lattice(config["lattice"], str(config["size"]), pbc=bool(config.get("pbc", True)))
+    if config["hamiltonian"] == "heisenberg":
+        if int(config["samples"]) > 0:
+            raise NqgInputError(
+                "the Heisenberg machine has complex constraint units (a sign problem for sampling): "
+                "use --exact"
+            )
+        return heisenberg_dbm(lattice, float(config["dtau"]), int(config["steps"]))
     return tfim_dbm(lattice, float(config["h"]), float(config["dtau"]), int(config["steps"]))
 
 
 def ground_energy(dbm) -> dict[str, Any] | None:
-    """ED (N <= 20) or free fermions (periodic chains) for the DBM's Hamiltonian."""
+    """ED (N <= 20) or free fermions (periodic TFIM chains) for the DBM's Hamiltonian."""
     from nqg.quantum.exact import ground_state, tfim_chain_ground_energy
+    from nqg.quantum.operators import TransverseFieldIsing
 
     ham = dbm.hamiltonian
     lat = ham.lattice
-    if len(lat.shape) == 1 and lat.pbc:
+    if isinstance(ham, TransverseFieldIsing) and len(lat.shape) == 1 and lat.pbc:
         return {"value": tfim_chain_ground_energy(lat.n_sites, ham.h), "source": "free fermions"}
     if lat.n_sites <= 20:
-        return {"value": ground_state(ham).ground_energy, "source": "exact diagonalization"}
+        return {"value": ground_state(ham, None).ground_energy, "source": "exact diagonalization"}
     return None
 
 
@@ -111,10 +116,12 @@ def run_dbm_imaginary_time(config: dict[str, Any], ctx: RunContext) -> Result:
         exact_log_amplitudes,
         exact_trotter_energy,
         fit_trotter_order,
+        heisenberg_dbm,
         tfim_dbm,
         trotter_product,
     )
-    from nqg.quantum.lattice import chain
+    from nqg.quantum.lattice import chain, parse_lattice
+    from nqg.quantum.operators import Heisenberg
 
     settings = {
         "hamiltonian": "tfim",
@@ -136,17 +143,41 @@ def run_dbm_imaginary_time(config: dict[str, Any], ctx: RunContext) -> Result:
     for size, j_coupling, gamma, dtau, steps in config["exact_cases"]:
         dbm = tfim_dbm(chain(int(size)), float(gamma), float(dtau), int(steps), J=float(j_coupling))
         _, log_psi = exact_log_amplitudes(dbm)
-        ref = trotter_product(dbm.hamiltonian, float(dtau), int(steps))
+        ref = trotter_product(dbm)
         rel = float(np.max(np.abs(np.exp(log_psi) - ref)) / np.max(np.abs(ref)))
         worst = max(worst, rel)
         rows.append(
             {"N": size, "J": j_coupling, "Gamma": gamma, "dtau": dtau, "M": steps, "max_rel_error": rel}
         )
-    res.add_table("amplitude_checks", rows)
     res.add_metric("amplitude_max_rel_error", worst)
     res.add_check(
         "DBM amplitudes = (U_zz U_x)^M |+> to 1e-12 (relative)", worst < 1e-12, f"worst {worst:.2e}"
     )
+    worst_h = 0.0
+    for kind, size, dtau, steps in config["heisenberg_cases"]:
+        lat_h = parse_lattice(str(kind), str(size), pbc=True)
+        dbm = heisenberg_dbm(lat_h, float(dtau), int(steps))
+        _, log_psi = exact_log_amplitudes(dbm)
+        ref = trotter_product(dbm)
+        rel = float(np.max(np.abs(np.exp(log_psi) - ref)) / np.max(np.abs(ref)))
+        worst_h = max(worst_h, rel)
+        rows.append(
+            {
+                "N": lat_h.n_sites,
+                "J": 1.0,
+                "Gamma": "heisenberg",
+                "dtau": dtau,
+                "M": steps,
+                "max_rel_error": rel,
+            }
+        )
+    res.add_metric("heisenberg_amplitude_max_rel_error", worst_h)
+    res.add_check(
+        "Heisenberg DBM (constraint units) = Marshall-rotated bond product to 1e-12 (relative)",
+        worst_h < 1e-12,
+        f"worst {worst_h:.2e}",
+    )
+    res.add_table("amplitude_checks", rows)
 
     # 2. Trotter order: E(dtau) - E_0 ~ dtau^p at fixed tau, p = 2 expected
     from nqg.quantum.exact import ground_state
@@ -170,15 +201,30 @@ def run_dbm_imaginary_time(config: dict[str, Any], ctx: RunContext) -> Result:
         1.8 <= p <= 2.2,
         f"p = {p:.3f}, N = {n_order}, tau = {tau:g}",
     )
+    lat_h = chain(int(config["heisenberg_order_sites"]))
+    tau_h = float(config["heisenberg_order_tau"])
+    dt_h = [float(x) for x in config["heisenberg_order_dtaus"]]
+    e0_h = ground_state(Heisenberg(lat_h, marshall_sign=True)).ground_energy
+    e_h = [exact_trotter_energy(heisenberg_dbm(lat_h, dt, round(tau_h / dt))) for dt in dt_h]
+    p_h, amp_h = fit_trotter_order(dt_h, e_h, e0_h)
+    res.add_metric("trotter_order_heisenberg", p_h)
+    res.add_check(
+        "Heisenberg: energy converges to the ED ground state at second order (fitted order in [1.8, 2.2])",
+        1.8 <= p_h <= 2.2,
+        f"p = {p_h:.3f}, N = {lat_h.n_sites}, tau = {tau_h:g}",
+    )
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.loglog(dtaus, np.abs(np.asarray(e_dt) - e0) / n_order, "o", label="DBM (exact amplitudes)")
+    ax.loglog(dtaus, np.abs(np.asarray(e_dt) - e0) / n_order, "o", label="TFIM DBM (exact amplitudes)")
     grid = np.geomspace(min(dtaus), max(dtaus), 20)
     ax.loglog(grid, amp * grid**p / n_order, "-", label=f"fit: order {p:.2f}")
+    ax.loglog(dt_h, np.abs(np.asarray(e_h) - e0_h) / lat_h.n_sites, "s", label="Heisenberg DBM")
+    grid_h = np.geomspace(min(dt_h), max(dt_h), 20)
+    ax.loglog(grid_h, amp_h * grid_h**p_h / lat_h.n_sites, "--", label=f"fit: order {p_h:.2f}")
     ax.set_xlabel(r"$d\tau$")
     ax.set_ylabel(r"$(E - E_0) / N$")
-    ax.set_title(f"Trotter error at tau = {tau:g} (N = {n_order})")
+    ax.set_title("Trotter error of the long-time energy")
     ax.legend()
     save_figure(fig, ctx.out_dir, "trotter_order.png", res)
     res.add_table(
@@ -187,7 +233,8 @@ def run_dbm_imaginary_time(config: dict[str, Any], ctx: RunContext) -> Result:
             {
                 "note": f"N = {n}: H = M (bonds + N) = {int(res.metrics['n_hidden']['value'])} hidden and "
                 f"D = M N = {int(res.metrics['n_deep']['value'])} deep units; no parameter is trained. "
-                "The Heisenberg construction and the VMC-optimised DBM are not built yet."
+                "The Heisenberg machine is exact but not sampled (its constraint units are complex); "
+                "the VMC-optimised DBM is not built yet."
             }
         ],
     )
@@ -196,7 +243,7 @@ def run_dbm_imaginary_time(config: dict[str, Any], ctx: RunContext) -> Result:
 
 DBM_IMAGINARY_TIME = Experiment(
     name="dbm-imaginary-time",
-    description="Deep Boltzmann machine = exact imaginary-time evolution of the TFIM: amplitudes, "
+    description="Deep Boltzmann machine = exact imaginary-time evolution (TFIM, Heisenberg): amplitudes, "
     "sampling, Trotter order",
     defaults={
         "n_sites": 12,
@@ -209,6 +256,10 @@ DBM_IMAGINARY_TIME = Experiment(
         "order_sites": 8,
         "order_tau": 8.0,
         "order_dtaus": [0.2, 0.1, 0.05, 0.025],
+        "heisenberg_cases": [["chain", "12", 0.1, 4], ["square", "2x4", 0.2, 2], ["chain", "8", 0.05, 5]],
+        "heisenberg_order_sites": 6,
+        "heisenberg_order_tau": 12.0,
+        "heisenberg_order_dtaus": [0.2, 0.1, 0.05],
     },
     quick={
         "n_sites": 6,
@@ -218,6 +269,9 @@ DBM_IMAGINARY_TIME = Experiment(
         "order_sites": 6,
         "order_tau": 4.0,
         "order_dtaus": [0.1, 0.05, 0.025],
+        "heisenberg_cases": [["chain", "6", 0.1, 3]],
+        "heisenberg_order_sites": 4,
+        "heisenberg_order_tau": 8.0,
     },
     run=run_dbm_imaginary_time,
     reference=REFERENCE,
