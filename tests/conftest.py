@@ -1,6 +1,9 @@
-"""Shared test set-up: float64 JAX (imported through nqg) and a non-interactive matplotlib."""
+"""Shared test set-up: float64 JAX (imported through nqg), a non-interactive matplotlib, and the count of
+executed documentation examples (tests/docs) printed at the end of the run."""
 
+import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -8,20 +11,41 @@ import pytest
 
 import nqg  # noqa: F401  (turns on float64)
 
-_DOC_EXAMPLES = {"python_blocks": 0, "pages": 0, "commands_validated": 0, "commands_executed": 0}
+_DOC_KEYS = ("python_blocks", "pages", "commands_validated", "commands_executed")
+
+
+def _counts_dir(config) -> Path:
+    return Path(str(config.rootpath)) / ".pytest_cache" / "nqg-doc-examples"
 
 
 @pytest.fixture
-def doc_example_counter() -> dict[str, int]:
-    """Counts of executed documentation examples (tests/docs), printed at the end of the run."""
-    return _DOC_EXAMPLES
+def doc_example_counter(request):
+    """Counts of executed documentation examples, printed at the end of the run.
+
+    Each process (a pytest-xdist worker or the main one) keeps its own file; the summary adds them up.
+    """
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    path = _counts_dir(request.config) / f"{worker}.json"
+    counts = json.loads(path.read_text()) if path.exists() else dict.fromkeys(_DOC_KEYS, 0)
+    yield counts
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(counts))
+
+
+def pytest_sessionstart(session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the main process clears the last run's counts
+        for old in _counts_dir(session.config).glob("*.json"):
+            old.unlink()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    c = _DOC_EXAMPLES
-    if any(c.values()):
+    counts = dict.fromkeys(_DOC_KEYS, 0)
+    for path in _counts_dir(terminalreporter.config).glob("*.json"):
+        for key, value in json.loads(path.read_text()).items():
+            counts[key] += value
+    if any(counts.values()):
         terminalreporter.write_line(
-            f"documentation examples: {c['python_blocks']} python blocks executed on {c['pages']} pages; "
-            f"{c['commands_validated']} nqg command lines parsed and validated, "
-            f"{c['commands_executed']} of them executed"
+            f"documentation examples: {counts['python_blocks']} python blocks executed on "
+            f"{counts['pages']} pages; {counts['commands_validated']} nqg command lines parsed and "
+            f"validated, {counts['commands_executed']} of them executed"
         )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from nqg.devices import device_count
 from nqg.results import RESULT_FILE, Result, software_versions
 from nqg.spec import RunContext
 
@@ -56,6 +57,7 @@ def run_into(
     start = time.perf_counter()
     try:
         result = fn(ctx)
+        result.params.setdefault("devices", device_count())
         result.seed = seed
         result.quick = quick
         result.elapsed_s = round(time.perf_counter() - start, 3)

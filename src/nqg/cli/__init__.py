@@ -59,11 +59,21 @@ def _root(
     float32: Annotated[
         bool, typer.Option("--float32", help="Compute in float32 instead of float64.")
     ] = False,
+    devices: Annotated[
+        int | None,
+        typer.Option(
+            "--devices",
+            help="Shard work over the first N visible devices [default: all]; recorded as params.devices.",
+        ),
+    ] = None,
 ) -> None:
     if float32:
         from nqg import set_precision
 
         set_precision("float32")
+    from nqg import devices as nqg_devices
+
+    nqg_devices.set_device_count(devices)  # None: all visible devices; NqgInputError (exit 2) if out of range
 
 
 @app.command("list")

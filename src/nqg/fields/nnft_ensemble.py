@@ -10,6 +10,14 @@ all multisets up to degree 6 at 6 inputs cost 923 multiplications per network.
 The correlator is the ensemble mean ``G_n(t) = (1/M) sum_networks prod_j f(x_{t_j})``; its standard error
 comes from the independent block means (:func:`nqg.stats.batch_means`), and nonlinear functions of the
 correlators (connected parts, ``m_n``) get jackknife errors over the blocks.
+
+**Several devices** (:mod:`nqg.devices`). With D > 1 devices each call of the compiled chunk runs under
+:func:`jax.shard_map`: device d processes the batches ``start + d * P + i`` (i < P) and accumulates its own
+block sums; the D partial block sums are added at the end. Batch j still draws from ``fold_in(key, j)`` (a
+global index; the batch size does not depend on D), so a fixed seed gives the same networks whatever D, and
+the results differ only by the order of the final additions (~1e-16 relative). Padding: the batch list is
+extended to a multiple of ``D * P``; batches ``j >= n_batches`` are masked and add zero to every sum and
+count. Memory stays one batch per device. With one device the code path is the single-device one.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg import devices as nqg_devices
 from nqg.errors import NqgInputError
 from nqg.fields import nnft_random
 from nqg.fields.nnft import NetworkArchitecture, as_points, multisets, predict_correlators, wick_pairings
@@ -132,8 +141,14 @@ def _plan(n_networks: int, width: int, batch_size: int | None, n_blocks: int) ->
 _COMPILED: dict = {}
 
 
-def _chunk_runner(arch, pad_width, n_points, batch, per_call, n_blk, n_stat, dtype, statistic, features):
-    """Jitted ``(carry, start, key, width, points, n_networks, n_batches) -> carry``, cached by shape."""
+def _chunk_runner(
+    arch, pad_width, n_points, batch, per_call, n_blk, n_stat, dtype, statistic, features, n_devices=1
+):
+    """Jitted ``(carry, start, key, width, points, n_networks, n_batches) -> carry``, cached by shape.
+
+    With ``n_devices`` D > 1 the carry has a leading device axis (D, ...) sharded over
+    :func:`nqg.devices.mesh`, and one call covers the batches ``start, ..., start + D * per_call - 1``.
+    """
     cache_key = (
         arch,
         pad_width,
@@ -145,6 +160,7 @@ def _chunk_runner(arch, pad_width, n_points, batch, per_call, n_blk, n_stat, dty
         jnp.dtype(dtype).name,
         statistic,
         features,
+        n_devices,
     )
     try:
         hit = _COMPILED.get(cache_key)
@@ -182,7 +198,25 @@ def _chunk_runner(arch, pad_width, n_points, batch, per_call, n_blk, n_stat, dty
         blocks = jnp.arange(n_batches_static) % n_blk
         return jax.ops.segment_sum(sums, blocks, n_blk), jax.ops.segment_sum(counts, blocks, n_blk)
 
-    fns = (jax.jit(run_chunk), jax.jit(one_shot, static_argnums=4))
+    if n_devices == 1:
+        chunk = jax.jit(run_chunk)
+    else:
+        spec, whole = jax.sharding.PartitionSpec(nqg_devices.WORK_AXIS), jax.sharding.PartitionSpec()
+
+        def run_chunk_on_device(carry, start, key, width, points, n_networks, n_batches):
+            first = start + jax.lax.axis_index(nqg_devices.WORK_AXIS) * per_call  # global batch index
+            s, n = run_chunk((carry[0][0], carry[1][0]), first, key, width, points, n_networks, n_batches)
+            return s[None], n[None]
+
+        chunk = jax.jit(
+            jax.shard_map(
+                run_chunk_on_device,
+                mesh=nqg_devices.mesh(n_devices),
+                in_specs=((spec, spec), whole, whole, whole, whole, whole, whole),
+                out_specs=(spec, spec),
+            )
+        )
+    fns = (chunk, jax.jit(one_shot, static_argnums=4))
     if cache_key is not None:
         if len(_COMPILED) > 8:
             _COMPILED.clear()
@@ -206,6 +240,7 @@ def stream_ensemble(
     progress: bool = False,
     pad_width: int | None = None,
     features: Callable | None = None,
+    n_devices: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Block sums of per-network statistics over an ensemble of ``n_networks`` networks.
 
@@ -214,16 +249,26 @@ def stream_ensemble(
     (optional) replaces :func:`network_outputs` as the per-network quantity F. Returns
     ``(block_sums (n_blocks, n_statistics), block_counts (n_blocks,))``. ``pad_width``: see
     :func:`network_outputs`. ``streaming=False`` draws all batches at once (same keys, memory ~ n_networks):
-    for tests only.
+    for tests only (one device). ``n_devices``: devices to shard the batches over (default
+    :func:`nqg.devices.device_count`; see the module docstring), with results independent of it up to the
+    order of the final additions.
     """
     pts = jnp.asarray(as_points(points, arch.d_in))
     pad_width = int(width) if pad_width is None else int(pad_width)
     if pad_width < width:
         raise NqgInputError(f"pad_width {pad_width} < width {width}")
     batch, n_batches, n_blk = _plan(n_networks, pad_width, batch_size, n_blocks)
-    per_call = max(1, min(n_batches, 16))
+    n_dev = nqg_devices.device_count() if n_devices is None else int(n_devices)
+    if not 1 <= n_dev <= nqg_devices.visible_device_count():
+        raise NqgInputError(
+            f"n_devices must be between 1 and the {nqg_devices.visible_device_count()} visible device(s), "
+            f"got {n_devices}"
+        )
+    if not streaming:
+        n_dev = 1
+    per_call = max(1, min(-(-n_batches // n_dev), 16))  # batches per device per call
     run_chunk, one_shot = _chunk_runner(
-        arch, pad_width, len(pts), batch, per_call, n_blk, n_statistics, dtype, statistic, features
+        arch, pad_width, len(pts), batch, per_call, n_blk, n_statistics, dtype, statistic, features, n_dev
     )
     width_arg = jnp.asarray(width)
     if not streaming:
@@ -231,7 +276,11 @@ def stream_ensemble(
         return np.asarray(sums), np.asarray(counts)
     acc_dtype = jnp.zeros(()).dtype
     carry = (jnp.zeros((n_blk, n_statistics), acc_dtype), jnp.zeros((n_blk,), acc_dtype))
-    starts = range(0, n_batches, per_call)
+    if n_dev > 1:  # one partial block sum per device, added at the end
+        carry = nqg_devices.shard_leading_axis(
+            jax.tree.map(lambda c: jnp.zeros((n_dev, *c.shape), c.dtype), carry), nqg_devices.mesh(n_dev)
+        )
+    starts = range(0, n_batches, per_call * n_dev)
     args = (key, width_arg, pts, n_networks, n_batches)
     if progress:
         from rich.progress import Progress
@@ -241,10 +290,12 @@ def stream_ensemble(
             for s in starts:
                 carry = run_chunk(carry, s, *args)
                 jax.block_until_ready(carry)
-                bar.update(task, completed=min(n_networks, (s + per_call) * batch))
+                bar.update(task, completed=min(n_networks, (s + per_call * n_dev) * batch))
     else:
         for s in starts:
             carry = run_chunk(carry, s, *args)
+    if n_dev > 1:
+        return np.asarray(carry[0]).sum(0), np.asarray(carry[1]).sum(0)
     return np.asarray(carry[0]), np.asarray(carry[1])
 
 
@@ -340,11 +391,13 @@ def estimate_correlators(
     streaming: bool = True,
     progress: bool = False,
     pad_width: int | None = None,
+    n_devices: int | None = None,
 ) -> CorrelatorEstimate:
     """``G_n(x_{t_1}, ..., x_{t_n}) = E[f(x_{t_1}) ... f(x_{t_n})]`` for every multiset t of the inputs.
 
     Streams ``n_networks`` networks of ``width`` in batches (see :func:`stream_ensemble`); ``dtype`` is the
-    precision of the network evaluation (products are accumulated in float64 under nqg).
+    precision of the network evaluation (products are accumulated in float64 under nqg). ``n_devices``:
+    see :func:`stream_ensemble` (default: all devices in use, :func:`nqg.devices.device_count`).
     """
     pts = as_points(points, arch.d_in)
     orders = tuple(sorted(set(int(n) for n in orders)))
@@ -366,6 +419,7 @@ def estimate_correlators(
         streaming=streaming,
         progress=progress,
         pad_width=pad_width,
+        n_devices=n_devices,
     )
     splits = np.cumsum(sizes)[:-1]
     parts = np.split(sums, splits, axis=1)
