@@ -101,12 +101,59 @@ def write_reports(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: 
     atomic_write_text(out / "report.html", render_html(outcomes, out, quick=quick, seed=seed))
 
 
+def check_counts(result: Result) -> tuple[int, int, int]:
+    """``(passed, evaluated, full setting only)``: full-setting-only checks are not evaluated."""
+    return (
+        sum(bool(c["passed"]) for c in result.checks),
+        len(result.checks),
+        len(result.full_setting_only),
+    )
+
+
+def check_summary(result: Result) -> str:
+    """'7/7 checks passed' or '7/7 checks passed, 6 full setting only'."""
+    n_pass, n_eval, n_full = check_counts(result)
+    text = f"{n_pass}/{n_eval} checks passed"
+    return text + (f", {n_full} full setting only" if n_full else "")
+
+
+def check_rows(result: Result) -> list[dict[str, str]]:
+    """Rows ``(check, result, detail)``: evaluated checks (PASS/FAIL), then the full-setting-only ones
+    with the last full-setting run's outcome, value, date and command, and this run's value."""
+    rows = [
+        {"check": c["name"], "result": "PASS" if c["passed"] else "FAIL", "detail": str(c["detail"])}
+        for c in result.checks
+    ]
+    for c in result.full_setting_only:
+        rows.append({"check": c["name"], "result": FULL_SETTING_ONLY, "detail": full_setting_detail(c)})
+    return rows
+
+
+FULL_SETTING_ONLY = "full setting only"
+
+
+def full_setting_detail(check: dict[str, Any]) -> str:
+    """'last full run (DATE, `COMMAND`): PASS, VALUE; this run (not judged): DETAIL'."""
+    last = check.get("last_full") or {}
+    outcome = "PASS" if last.get("passed") else "FAIL"
+    command = f"`{last['command']}`" if last.get("command") else ""
+    where = ", ".join(x for x in (last.get("date", ""), command) if x)
+    text = f"last full run ({where}): {outcome}, {last.get('value', '')}"
+    if check.get("detail"):
+        text += f"; this run (not judged): {check['detail']}"
+    return text
+
+
+def _md_cell(text: str) -> str:
+    """A Markdown table cell: a literal '|' (as in |F| < 0.1) escaped so it does not split the row."""
+    return str(text).replace("|", "\\|")
+
+
 def _status(o: Outcome) -> str:
     if o.error is not None:
         return "error"
     assert o.result is not None
-    n_pass = sum(c["passed"] for c in o.result.checks)
-    return f"{n_pass}/{len(o.result.checks)} checks passed"
+    return check_summary(o.result)
 
 
 def _css_class(o: Outcome) -> str:
@@ -165,11 +212,11 @@ def render_markdown(outcomes: Sequence[Outcome], *, quick: bool, seed: int) -> s
             for r in comparison_rows(o.result)
         ]
         lines += [""] + [f"- {note}" for note in _notes(o.result)]
-        if o.result.checks:
+        if o.result.checks or o.result.full_setting_only:
             lines += ["", "| check | result | detail |", "|---|---|---|"]
             lines += [
-                f"| {c['name']} | {'PASS' if c['passed'] else 'FAIL'} | {c['detail']} |"
-                for c in o.result.checks
+                "| " + " | ".join(_md_cell(r[c]) for c in ("check", "result", "detail")) + " |"
+                for r in check_rows(o.result)
             ]
         lines += [""] + [f"![{f}]({o.name}/{f})" for f in o.result.figures]
     return "\n".join(lines) + "\n"
@@ -179,6 +226,7 @@ _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}.pass{color:#176b2c;font-weight:bold}.fail{color:#b00020;font-weight:bold}
+.full{color:#666;font-style:italic}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}code{background:#f6f6f6;padding:0 .2em}
 details{margin:.5em 0}
 """
@@ -217,11 +265,12 @@ def render_html(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: in
         res = o.result
         assert res is not None
         parts.append(_table(comparison_rows(res), ["quantity", "ours", "reference", "source"]))
-        if res.checks:
+        if res.checks or res.full_setting_only:
+            css = {"PASS": "pass", "FAIL": "fail", FULL_SETTING_ONLY: "full"}
             rows = "".join(
-                f"<tr><td>{esc(c['name'])}</td><td class='{'pass' if c['passed'] else 'fail'}'>"
-                f"{'PASS' if c['passed'] else 'FAIL'}</td><td>{esc(c['detail'])}</td></tr>"
-                for c in res.checks
+                f"<tr><td>{esc(r['check'])}</td><td class='{css[r['result']]}'>"
+                f"{esc(r['result'])}</td><td>{esc(r['detail'])}</td></tr>"
+                for r in check_rows(res)
             )
             parts.append(f"<table><tr><th>check</th><th>result</th><th>detail</th></tr>{rows}</table>")
         notes = _notes(res)

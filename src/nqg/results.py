@@ -120,6 +120,20 @@ def _number(value: Any, what: str) -> float:
     return float(arr)
 
 
+@dataclass(frozen=True)
+class FullSettingValue:
+    """What a check gave in the last run at the full setting: ``passed``, ``value`` (the check's
+    detail then), ``date`` (ISO, e.g. '2026-11-27') and ``command`` (that reproduces it)."""
+
+    passed: bool
+    value: str
+    date: str
+    command: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": bool(self.passed), "value": self.value, "date": self.date, "command": self.command}
+
+
 @dataclass
 class Result:
     """What one run produced: metrics (with errors and units), references beside them, checks,
@@ -132,6 +146,7 @@ class Result:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     references: dict[str, dict[str, Any]] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    full_setting_only: list[dict[str, Any]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     elapsed_s: float | None = None
@@ -152,6 +167,7 @@ class Result:
         self.metrics = {}
         self.references = {}
         self.checks = []
+        self.full_setting_only = []
         self.figures = []
         self.tables = {}
         self.elapsed_s = None
@@ -178,9 +194,31 @@ class Result:
         entry["source"] = source
         self.references[name] = entry
 
-    def add_check(self, name: str, passed: Any, detail: str = "") -> bool:
-        """Record a pass/fail check (e.g. 'held-out accuracy >= 0.95'); returns ``passed``."""
+    def add_check(
+        self,
+        name: str,
+        passed: Any,
+        detail: str = "",
+        *,
+        full_setting_only: bool = False,
+        last_full: FullSettingValue | None = None,
+    ) -> bool:
+        """Record a pass/fail check (e.g. 'held-out accuracy >= 0.95'); returns ``passed``.
+
+        ``full_setting_only=True`` (typically ``full_setting_only=ctx.quick`` for a check whose
+        threshold only means something at the full setting): the check is not evaluated here; it is
+        listed under ``full_setting_only`` with ``last_full`` (required: the last full-setting run's
+        value, date and command) and ``detail`` as this run's value for information, and counts
+        neither as passed nor as failed.
+        """
         ok = bool(passed)
+        if full_setting_only:
+            if not isinstance(last_full, FullSettingValue):
+                raise TypeError(f"check {name!r}: full_setting_only needs last_full=FullSettingValue(...)")
+            self.full_setting_only.append(
+                {"name": name, "detail": str(detail), "last_full": last_full.to_dict()}
+            )
+            return ok
         self.checks.append({"name": name, "passed": ok, "detail": str(detail)})
         return ok
 
@@ -194,7 +232,7 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        """True when every check passed."""
+        """True when every evaluated check passed (full-setting-only checks are not evaluated)."""
         return all(c["passed"] for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,6 +246,8 @@ class Result:
             "checks": self.checks,
             "figures": self.figures,
         }
+        if self.full_setting_only:
+            out["full_setting_only"] = self.full_setting_only
         if self.tables:
             out["tables"] = self.tables
         out["elapsed_s"] = self.elapsed_s
@@ -221,6 +261,7 @@ class Result:
         res.metrics = dict(data.get("metrics", {}))
         res.references = dict(data.get("references", {}))
         res.checks = list(data.get("checks", []))
+        res.full_setting_only = list(data.get("full_setting_only", []))
         res.figures = list(data.get("figures", []))
         res.tables = dict(data.get("tables", {}))
         res.elapsed_s = data.get("elapsed_s")

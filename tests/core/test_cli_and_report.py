@@ -184,3 +184,42 @@ def test_set_coerces_optional_numbers_and_lists():
     }
     with pytest.raises(Exception, match="parameter 'cap' expects"):
         parse_overrides(exp, ["cap=big"])
+
+
+def test_full_setting_only_checks_are_counted_apart_and_rendered_with_their_last_full_value(tmp_path):
+    from nqg.report import Outcome, check_counts, check_summary, render_html, render_markdown
+    from nqg.results import FullSettingValue
+
+    res = Result("mixed", quick=True)
+    res.add_check("|F| < 0.1 at the data", True, "max 0.02")
+    last = FullSettingValue(False, "4 of 10 converged", "2026-11-23", "nqg run mixed")
+    res.add_check("paper: converged", False, "0 of 4", full_setting_only=True, last_full=last)
+    assert check_counts(res) == (1, 1, 1)
+    assert check_summary(res) == "1/1 checks passed, 1 full setting only"
+    outcome = [Outcome("mixed", res, elapsed_s=0.1)]
+    md = render_markdown(outcome, quick=True, seed=0)
+    assert "| mixed | 1/1 checks passed, 1 full setting only |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| paper: converged"))
+    assert "| full setting only |" in row and "2026-11-23" in row and "4 of 10 converged" in row
+    assert "FAIL" in row and "this run (not judged): 0 of 4" in row  # the last full run's outcome
+    assert "| \\|F\\| < 0.1 at the data | PASS |" in md  # a literal | does not split the row
+    page = render_html(outcome, tmp_path, quick=True, seed=0)
+    assert "<td class='full'>full setting only</td>" in page and "class='fail'" not in page
+
+
+def test_reproduce_prints_full_setting_only_counts(tmp_path, monkeypatch):
+    from nqg.results import FullSettingValue
+
+    def run_mixed(config, ctx):
+        res = Result("mixed", quick=ctx.quick, seed=ctx.seed)
+        res.add_check("always", True)
+        last = FullSettingValue(True, "ok", "2026-11-27")
+        res.add_check("long run only", False, "", full_setting_only=ctx.quick, last_full=last)
+        return res
+
+    monkeypatch.setattr(experiments, "registry", lambda: {"mixed": Experiment("mixed", "m", {}, run_mixed)})
+    r = runner.invoke(app, ["reproduce", "--quick", "--only", "mixed", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "1/1 checks, 1 full setting only mixed" in r.stderr
+    r = runner.invoke(app, ["reproduce", "--only", "mixed", "--out", str(tmp_path / "full")])
+    assert "1/2 checks mixed" in r.stderr

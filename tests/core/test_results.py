@@ -87,3 +87,36 @@ def test_run_into_publishes_only_on_success(tmp_path):
     with pytest.raises(NqgInputError):
         run_into(tmp_path / "never", bad)
     assert not (tmp_path / "never").exists()
+
+
+def test_full_setting_only_check_is_listed_not_judged(tmp_path):
+    from nqg.results import FullSettingValue
+
+    res = Result("demo", quick=True)
+    res.add_check("slope within 1%", True, "0.3%")
+    last = FullSettingValue(True, "1/L = 228 +- 2 MeV", "2026-11-27", "nqg run demo")
+    # a failing quick value of a full-setting-only check neither passes nor fails the run
+    out = res.add_check("1/L within 15%", False, "1/L = 900 MeV", full_setting_only=True, last_full=last)
+    assert out is False
+    assert res.passed and [c["name"] for c in res.checks] == ["slope within 1%"]
+    res.write(tmp_path)
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["full_setting_only"] == [
+        {
+            "name": "1/L within 15%",
+            "detail": "1/L = 900 MeV",
+            "last_full": {
+                "passed": True,
+                "value": "1/L = 228 +- 2 MeV",
+                "date": "2026-11-27",
+                "command": "nqg run demo",
+            },
+        }
+    ]
+    assert Result.read(tmp_path).full_setting_only == data["full_setting_only"]
+    # the last full-setting value is required, and a result without such checks has no such key
+    with pytest.raises(TypeError, match="last_full"):
+        res.add_check("x", True, full_setting_only=True)
+    plain = Result("plain")
+    plain.add_check("a", False)
+    assert "full_setting_only" not in plain.to_dict() and not plain.passed

@@ -386,3 +386,64 @@ def test_published_saved_run_stays_converged_under_the_published_training():
     assert np.all(np.abs(mean - 0.0757) < 0.01), mean
     assert np.all(H.heldout_accuracy(out.state.params, held) > 0.83)
     np.testing.assert_allclose(np.abs(np.asarray(out.state.params.ads_radius)), 3.8526, atol=0.1)
+
+
+def test_ode_model_starts_at_pure_ads_in_the_nodal_basis_and_saves(tmp_path):
+    """The neural ODE's default h: values at the Chebyshev-Lobatto nodes of [1/15, 1], pure AdS (4) plus
+    N(0, node_std^2); the first round's monomial model stays available; a saved nodal ensemble loads
+    back to the same horizon condition."""
+    from nqg.gravity.network import NodalPolynomialMetric, PolynomialMetric
+
+    ens = H.ode_ensemble(jax.random.key(3), 400, degree=8, n_steps=8, node_std=0.3)
+    assert isinstance(ens.bulk.metric, NodalPolynomialMetric)
+    values = np.asarray(ens.bulk.metric.values)
+    assert values.shape == (400, 9)
+    # mean 4 and std 0.3 at every node, within 4 standard errors of 3600 draws
+    assert abs(values.mean() - 4.0) < 4 * 0.3 / 60 and abs(values.std() / 0.3 - 1) < 4 / math.sqrt(2 * 3600)
+    np.testing.assert_allclose(ens.bulk.metric.nodes[0], H.ETA_INI)
+    mono = H.ode_model(jax.random.key(0), basis="monomial", h0_std=1.0, coeff_std=0.3)
+    assert isinstance(mono.bulk.metric, PolynomialMetric)
+    with pytest.raises(NqgInputError, match="basis"):
+        H.ode_model(jax.random.key(0), basis="chebyshev")
+    m_q, sigma = H.load_lattice_condensate()
+    small = jax.tree_util.tree_map(lambda x: x[:3] if hasattr(x, "ndim") and x.ndim else x, ens)
+    H.save_ensemble(tmp_path, small)
+    back, config = H.load_ensemble(tmp_path)
+    assert config["basis"] == "nodes" and isinstance(back.bulk.metric, NodalPolynomialMetric)
+    F = H.ensemble_horizon_condition(small, jnp.asarray(m_q), jnp.asarray(sigma))
+    np.testing.assert_allclose(H.ensemble_horizon_condition(back, jnp.asarray(m_q), jnp.asarray(sigma)), F)
+
+
+def _ode_regression(ensemble, steps):
+    m_q, sigma = H.load_lattice_condensate()
+    out = H.fit_regression(
+        ensemble, m_q, sigma, steps=steps, key=jax.random.key(2), chunk=steps // 2, progress=False
+    )
+    return np.asarray(out.history["member_chi2"][-1]), out.state.params
+
+
+@pytest.mark.slow
+def test_ode_regression_converges_from_pure_ads_and_the_monomial_start_above_ads_sticks():
+    """Issue 11: why the first round's neural-ODE regression left 6 of 10 seeds at chi^2 ~ 1620.
+    Negative control: the monomial model started with h shifted above AdS (c_0 = 5) stays on the
+    plateau (chi^2 > 1000) while the same model at c_0 = 3 converges; from pure AdS in the nodal basis
+    at least 8 of 10 seeds converge (chi^2 within 3x the best), with chi^2 below 80 like the discrete
+    network's."""
+    from nqg.gravity.network import NeuralODEBulk, PolynomialMetric, make_ensemble
+
+    def monomial(c0):
+        def make(key):
+            coeffs = jnp.zeros(9).at[0].set(c0)
+            bulk = NeuralODEBulk(
+                PolynomialMetric(coeffs), 0.2, m2=-3.0, eta_ini=1.0, eta_fin=1 / 15, n_steps=20
+            )
+            return H.HolographicQCD(bulk, 0.8)
+
+        return make
+
+    chi2_hi, _ = _ode_regression(make_ensemble(monomial(5.0), jax.random.key(0), 1), 4000)
+    chi2_lo, _ = _ode_regression(make_ensemble(monomial(3.0), jax.random.key(0), 1), 4000)
+    assert chi2_hi[0] > 1000 and chi2_lo[0] < 200, (chi2_hi, chi2_lo)
+    chi2, _ = _ode_regression(H.ode_ensemble(jax.random.key(5), 10, degree=8, n_steps=20), 4000)
+    ok = chi2 <= 3 * chi2.min()
+    assert ok.sum() >= 8 and np.median(chi2) < 80, chi2

@@ -196,3 +196,35 @@ def test_layer_positions_and_smoothness_penalty():
     expected = 0.01 * np.sum(np.asarray(etas[:-1]) ** 4 * np.diff(np.asarray(h)) ** 2)
     np.testing.assert_allclose(net.smoothness_penalty(0.01), expected, rtol=1e-13)
     assert net.d_eta == pytest.approx(-0.09)
+
+
+def test_nodal_polynomial_metric_is_the_interpolating_polynomial():
+    """Values at the Chebyshev-Lobatto nodes of [eta_fin, eta_ini] define the same polynomial as its
+    monomial coefficients: h agrees with PolynomialMetric everywhere (also between the nodes and
+    outside), coeffs recovers the monomials, and the ODE solved with it matches scipy."""
+    from nqg.gravity.network import NodalPolynomialMetric, chebyshev_lobatto_nodes
+
+    coeffs = jnp.array([3.0, 0.5, -0.3, 0.2, 1.5])
+    mono = PolynomialMetric(coeffs)
+    nodes = chebyshev_lobatto_nodes(ETA_INI, ETA_FIN, 5)
+    assert nodes[0] == ETA_INI and abs(nodes[-1] - ETA_FIN) < 1e-15
+    nodal = NodalPolynomialMetric.on_interval(mono(jnp.asarray(nodes)), ETA_INI, ETA_FIN)
+    etas = jnp.concatenate([jnp.linspace(0.0, 1.2, 37), jnp.asarray(nodes)])
+    np.testing.assert_allclose(nodal(etas), mono(etas), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(nodal.coeffs, coeffs, atol=1e-10)
+    assert nodal.degree == 4
+    # gradients flow to the node values (exactly the Lagrange basis at a node)
+    g = jax.grad(lambda v: NodalPolynomialMetric(v, nodes)(jnp.asarray(nodes[2])))(nodal.values)
+    np.testing.assert_allclose(g, np.eye(5)[2], atol=1e-12)
+    ode = NeuralODEBulk(nodal, LAM, m2=M2, eta_ini=ETA_INI, eta_fin=ETA_FIN, d=D, n_steps=None)
+    ref_phi, ref_pi = scipy_solution(lambda e: float(mono(jnp.asarray(e))), PHI0, PI0)
+    phi, pi = ode(PHI0, PI0)
+    np.testing.assert_allclose(pi, ref_pi, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(phi, ref_phi, rtol=1e-6, atol=1e-8)
+    # a stacked ensemble: coeffs per member
+    ens = make_ensemble(
+        lambda k: NodalPolynomialMetric(4.0 + jax.random.normal(k, (5,)), nodes), jax.random.key(0), 3
+    )
+    assert ens.coeffs.shape == (3, 5)
+    with pytest.raises(ValueError):
+        NodalPolynomialMetric(jnp.ones(4), nodes)

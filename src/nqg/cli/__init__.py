@@ -122,6 +122,7 @@ def reproduce(
     """Run the experiments and write OUT/report.html, OUT/report.md and OUT/NAME/result.json."""
     from rich.console import Console
 
+    from nqg.report import check_counts
     from nqg.report import reproduce as run_all
 
     console = Console(stderr=True, quiet=quiet)
@@ -138,11 +139,11 @@ def reproduce(
             console.print(f"[red]ERROR[/red] {o.name}: {o.error}")
         else:
             assert o.result is not None
-            n_pass = sum(c["passed"] for c in o.result.checks)
-            colour = "green" if n_pass == len(o.result.checks) else "yellow"
-            console.print(
-                f"[{colour}]{n_pass}/{len(o.result.checks)} checks[/{colour}] {o.name} ({o.elapsed_s:.1f} s)"
-            )
+            n_pass, n_eval, n_full = check_counts(o.result)
+            colour = "green" if n_pass == n_eval else "yellow"
+            full = f", {n_full} full setting only" if n_full else ""
+            counted = f"[{colour}]{n_pass}/{n_eval} checks[/{colour}]{full}"
+            console.print(f"{counted} {o.name} ({o.elapsed_s:.1f} s)")
     console.print(f"wrote {out / 'report.html'} and {out / 'report.md'}")
     if any(o.error is not None for o in outcomes):
         fail(f"{sum(o.error is not None for o in outcomes)} experiment(s) failed; see {out / 'report.md'}", 1)

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from nqg.errors import NqgInputError, TrainingDivergedError, TrainingInterrupted
-from nqg.report import comparison_rows
+from nqg.report import check_rows, comparison_rows
 from nqg.results import Result
 from nqg.runner import run_into
 from nqg.spec import RunContext
@@ -75,6 +75,7 @@ class NqgGroup(TyperGroup):
 def print_summary(result: Result, out: Path | None = None) -> None:
     """A short human-readable summary of a result on stdout."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -84,9 +85,10 @@ def print_summary(result: Result, out: Path | None = None) -> None:
     for row in comparison_rows(result):
         table.add_row(row["quantity"], row["ours"], row["reference"], row["source"])
     console.print(table)
-    for check in result.checks:
-        mark = "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]"
-        console.print(f"{mark} {check['name']}  {check['detail']}")
+    marks = {"PASS": "[green]PASS[/green]", "FAIL": "[red]FAIL[/red]"}
+    for row in check_rows(result):
+        mark = marks.get(row["result"], f"[dim]{row['result']}[/dim]")
+        console.print(f"{mark} {escape(row['check'])}  {escape(row['detail'])}", highlight=False)
     if out is not None:
         console.print(f"wrote {out / 'result.json'}")
 

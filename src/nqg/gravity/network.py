@@ -18,7 +18,9 @@ whose weights are the metric values ``h_n``. Two models are provided:
 - :class:`DiscreteBulkNetwork`: the residual network above with trainable ``h_n`` (any N, d, m^2;
   lambda trainable or fixed);
 - :class:`NeuralODEBulk`: the continuum equation solved with diffrax, ``h(eta)`` a trainable
-  :class:`PolynomialMetric` in ``(1 - eta)`` or an :class:`MLPMetric`.
+  polynomial (:class:`NodalPolynomialMetric`: its values at Chebyshev-Lobatto nodes, the basis the
+  holographic fits train in; :class:`PolynomialMetric`: monomial coefficients in ``(1 - eta)``) or an
+  :class:`MLPMetric`.
 
 Both act elementwise on arrays ``phi, pi`` of any (batch) shape. An ensemble of seeds is one model
 with stacked parameters (leading axis): build it with :func:`make_ensemble` and evaluate it with
@@ -34,6 +36,7 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -41,9 +44,11 @@ __all__ = [
     "DiscreteBulkNetwork",
     "MLPMetric",
     "NeuralODEBulk",
+    "NodalPolynomialMetric",
     "PolynomialMetric",
     "ads_schwarzschild_h",
     "ads_schwarzschild_metric",
+    "chebyshev_lobatto_nodes",
     "ensemble_call",
     "ensemble_loss",
     "layer_etas",
@@ -310,6 +315,77 @@ class PolynomialMetric(_MetricFunction):
         return jnp.polyval(self.coeffs[::-1], 1.0 - eta)
 
 
+def chebyshev_lobatto_nodes(eta_a: float, eta_b: float, n_nodes: int) -> tuple[float, ...]:
+    """The ``n_nodes`` Chebyshev-Lobatto points of the interval between ``eta_a`` and ``eta_b``:
+    ``eta_j = (eta_a + eta_b)/2 + (eta_a - eta_b)/2 cos(pi j/(n - 1))``, j = 0..n-1, so ``eta_0 = eta_a``
+    and ``eta_{n-1} = eta_b`` (both ends are nodes)."""
+    if n_nodes < 2:
+        raise ValueError(f"n_nodes must be >= 2, got {n_nodes}")
+    j = np.arange(n_nodes)
+    nodes = 0.5 * (eta_a + eta_b) + 0.5 * (eta_a - eta_b) * np.cos(np.pi * j / (n_nodes - 1))
+    return tuple(float(x) for x in nodes)
+
+
+class NodalPolynomialMetric(_MetricFunction):
+    """``h(eta)``: the polynomial of degree ``n - 1`` through the trainable values ``h_j = h(eta_j)`` at
+    ``n`` Chebyshev-Lobatto nodes ``eta_j`` (:func:`chebyshev_lobatto_nodes`), evaluated by the
+    barycentric formula ``h(eta) = sum_j [w_j/(eta - eta_j)] h_j / sum_j [w_j/(eta - eta_j)]`` with
+    ``w_j = (-1)^j`` (halved at both ends).
+
+    The same functions as :class:`PolynomialMetric` of that degree, in coordinates where each
+    parameter moves ``h`` near one node: Adam's per-parameter step sizes then act like the discrete
+    network's per-layer ones, whereas the monomials ``(1 - eta)^k`` on ``[1/15, 1]`` are nearly
+    collinear and a diagonal optimiser crawls along their combinations. :attr:`coeffs` gives the
+    monomial coefficients in ``(1 - eta)`` of the same polynomial (for tables and for code that reads
+    a :class:`PolynomialMetric`).
+    """
+
+    values: Array
+    nodes: tuple[float, ...] = eqx.field(static=True)
+
+    def __init__(self, values, nodes: Sequence[float]):
+        self.values = jnp.asarray(values, dtype=float)
+        self.nodes = tuple(float(x) for x in nodes)
+        if self.values.shape[-1] != len(self.nodes):
+            raise ValueError(f"{self.values.shape[-1]} values for {len(self.nodes)} nodes")
+
+    @classmethod
+    def on_interval(cls, values, eta_a: float, eta_b: float) -> NodalPolynomialMetric:
+        """Values at the Chebyshev-Lobatto nodes of ``[eta_a, eta_b]`` (``values[0]`` at ``eta_a``)."""
+        values = jnp.asarray(values, dtype=float)
+        return cls(values, chebyshev_lobatto_nodes(eta_a, eta_b, values.shape[-1]))
+
+    @property
+    def degree(self) -> int:
+        return len(self.nodes) - 1
+
+    def _barycentric_weights(self, dtype) -> Array:
+        n = len(self.nodes)
+        w = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+        w[0] *= 0.5
+        w[-1] *= 0.5
+        return jnp.asarray(w, dtype=dtype)
+
+    def __call__(self, eta):
+        values = self.values
+        eta = jnp.asarray(eta, dtype=values.dtype)
+        nodes = jnp.asarray(self.nodes, dtype=values.dtype)
+        diff = eta[..., None] - nodes
+        at_node = diff == 0
+        terms = self._barycentric_weights(values.dtype) / jnp.where(at_node, 1.0, diff)
+        interpolated = jnp.sum(terms * values, axis=-1) / jnp.sum(terms, axis=-1)
+        exact = jnp.sum(jnp.where(at_node, values, 0.0), axis=-1)
+        return jnp.where(jnp.any(at_node, axis=-1), exact, interpolated)
+
+    @property
+    def coeffs(self) -> Array:
+        """Monomial coefficients ``c_k`` of ``h(eta) = sum_k c_k (1 - eta)^k`` (shape of ``values``)."""
+        x = 1.0 - np.asarray(self.nodes)
+        vandermonde = x[:, None] ** np.arange(len(self.nodes))[None, :]
+        inverse = jnp.asarray(np.linalg.inv(vandermonde), dtype=self.values.dtype)
+        return jnp.einsum("kj,...j->...k", inverse, self.values)
+
+
 class MLPMetric(_MetricFunction):
     """``h(eta) = h0 + MLP(eta)``: a small tanh network with a fixed offset ``h0`` (e.g. ``d``)."""
 
@@ -328,7 +404,8 @@ class MLPMetric(_MetricFunction):
 class NeuralODEBulk(_QuarticBulk):
     """The continuum bulk equation ``phi'' + h(eta) phi' - m^2 phi - lambda phi^3 = 0`` solved with diffrax.
 
-    ``metric``: any callable module ``eta -> h(eta)`` (:class:`PolynomialMetric`, :class:`MLPMetric`).
+    ``metric``: any callable module ``eta -> h(eta)`` (:class:`NodalPolynomialMetric`,
+    :class:`PolynomialMetric`, :class:`MLPMetric`).
     Integrates from ``eta_ini`` to ``eta_fin`` elementwise over the batch shape of ``phi, pi``.
     ``n_steps`` given: fixed step ``(eta_fin - eta_ini)/n_steps`` (fast, what training uses);
     ``n_steps=None``: adaptive steps with tolerances ``rtol, atol``. Reverse-mode differentiable;
