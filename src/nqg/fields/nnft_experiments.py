@@ -239,6 +239,7 @@ def run_free_field(cfg: dict[str, Any], ctx: RunContext):
 EXPERIMENTS = [
     Experiment(
         name="nnft-width-scaling",
+        full_time_s=221,  # measured wall time of the full setting on 2 CPU cores (2026-11-23)
         description="Erf/ReLU/Gauss-net ensembles: m_n ~ 1/N and the 1/N connected 4-point function",
         defaults={
             "nets": ["erf", "relu", "gauss"],
@@ -251,6 +252,7 @@ EXPERIMENTS = [
     ),
     Experiment(
         name="nnft-free-field",
+        full_time_s=160,  # measured wall time of the full setting on 2 CPU cores (2026-11-23, under load)
         description="cos-net ensembles: oscillator propagator; phi^4 by deforming the parameter density",
         defaults={
             "propagator_width": 100,

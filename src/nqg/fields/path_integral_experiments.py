@@ -449,6 +449,7 @@ def run_nn_path_integral(cfg: dict[str, Any], ctx: RunContext) -> Result:
 EXPERIMENTS = [
     Experiment(
         name="nn-path-integral",
+        full_time_s=194,  # measured wall time of the full setting on 2 CPU cores (2026-11-23)
         description="Path integrals as sums over network weights: E0, gap, kernels, psi0 (ReLU/step/Fourier)",
         defaults=DEFAULTS,
         run=run_nn_path_integral,

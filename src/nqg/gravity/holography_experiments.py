@@ -1059,6 +1059,8 @@ def run_holographic_qcd_ode(config: dict[str, Any], ctx: RunContext) -> Result:
 EXPERIMENTS = [
     Experiment(
         name="holographic-qcd",
+        # full setting, measured on 2 CPU cores (2026-11-23, shared with a VMC run)
+        full_time_s=169,
         description="Emergent bulk metric, AdS radius, lambda from the lattice chiral condensate (discrete)",
         defaults=HOLO_DEFAULTS,
         run=run_holographic_qcd,
@@ -1067,6 +1069,8 @@ EXPERIMENTS = [
     ),
     Experiment(
         name="holographic-qcd-ode",
+        # full setting, measured on 2 CPU cores (2026-11-27, machine loaded: an upper bound)
+        full_time_s=426,
         description="Holographic QCD through a neural ODE (diffrax), h a degree-8 polynomial (nodal basis)",
         defaults=ODE_DEFAULTS,
         run=run_holographic_qcd_ode,

@@ -188,6 +188,7 @@ def run_ads_schwarzschild(config: dict[str, Any], ctx: RunContext) -> Result:
 
 ADS_SCHWARZSCHILD = Experiment(
     name="ads-schwarzschild",
+    full_time_s=13,  # measured wall time of the full setting on 2 CPU cores (2026-11-23)
     description="AdS/DL: learn the AdS-Schwarzschild metric h = 3 coth(3 eta) from horizon-condition data",
     defaults={
         "d": 3,
@@ -339,6 +340,7 @@ def run_friction_inverse(config: dict[str, Any], ctx: RunContext) -> Result:
 
 FRICTION_INVERSE = Experiment(
     name="friction-inverse",
+    full_time_s=169,  # measured wall time of the full setting on 2 CPU cores (2026-11-23)
     description="Learn an unknown time-dependent friction h(t) from which initial conditions come to rest",
     defaults={
         "duration": 10.0,

@@ -159,6 +159,8 @@ def run_carleo_troyer_1d(config: dict[str, Any], ctx: RunContext):
 
 CARLEO_TROYER_1D = Experiment(
     name="carleo-troyer-1d",
+    # full setting, measured on 2 CPU cores (2026-11-23, shared with carleo-troyer-2d)
+    full_time_s=2160,
     description="RBM ground states of TFIM (h = 0.5, 1, 2) and Heisenberg chains: relative error vs alpha",
     defaults={
         "tfim_sites": 80,
@@ -199,6 +201,8 @@ def run_carleo_troyer_2d(config: dict[str, Any], ctx: RunContext):
 
 CARLEO_TROYER_2D = Experiment(
     name="carleo-troyer-2d",
+    # full setting, measured on 2 CPU cores (2026-11-23, shared with carleo-troyer-1d)
+    full_time_s=1680,
     description="RBM ground states of the 2D Heisenberg model (4x4, 6x6, 10x10): relative error vs alpha",
     # constant learning rate in 2D: on 10x10 the cosine decay to 0.002 slowed the descent (800
     # iterations: 2.3e-3 with the decay, 1.9e-3 after 200 at a constant 0.02)
