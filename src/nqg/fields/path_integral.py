@@ -52,6 +52,12 @@ reference Gaussian action (the kinetic term plus ``m w_ref^2 x^2/2``, w_ref the 
 Gaussian frequency of V): we sample
 ``z = C^T (theta - theta_ref)``, ``C C^T`` = Hessian of the reference action, which is HMC on theta with that
 mass matrix; blackjax's window adaptation tunes the step size and a residual diagonal mass matrix.
+
+Control variates (:func:`ground_state_energy_control_variates`): the scaling identities
+``u_i = y_i dS/dy_i / hbar - 1`` (y: whitened coordinates rotated so that ``int x^2`` is diagonal) have
+mean zero exactly and are recorded with every sample (the gradient comes with the HMC state); subtracting
+their least-squares combination from the virial estimator keeps its mean and removes the part of its
+variance they explain (all of it for a harmonic potential, ~99% at g = 1).
 """
 
 from __future__ import annotations
@@ -620,6 +626,26 @@ def _observables(theta, m, coeffs, vir_coeffs, T):
     }
 
 
+def _scaling_identities(z, logdensity_grad, R):
+    """``u_i = y_i d(S/hbar)/dy_i - 1`` in the rotated whitened coordinates ``y = R^T z``: each has mean
+    zero exactly, ``<y_i d_i S/hbar> = -int y_i d_i exp(-S/hbar) / Z = 1`` (integration by parts), so
+    any linear combination is a control variate for any observable (zero-variance principle)."""
+    return (R.T @ z) * (-(R.T @ logdensity_grad)) - 1.0
+
+
+def scaling_rotation(model_arrays: dict[str, np.ndarray], M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lambda, R): eigen-decomposition ``M^T B^T W B M = R diag(lambda) R^T`` (lambda descending) of the
+    path's mean square ``int x^2`` in the whitened coordinates z. In the basis ``y = R^T z`` the reference
+    Gaussian is still ``|y|^2/2`` and ``int x^2`` is diagonal, so for ``V = m w^2 x^2/2`` (then the
+    reference is exact and ``u_i = y_i^2 - 1``) the virial estimator minus ``(m w^2/T) sum_i lambda_i u_i``
+    (``u_i``: :func:`_scaling_identities`) is a constant: the control variates remove all of its variance."""
+    B, wq = model_arrays["B"], model_arrays["quad_weights"]
+    BM = B @ M
+    lam, R = np.linalg.eigh(BM.T @ (wq[:, None] * BM))
+    order = np.argsort(lam)[::-1]
+    return lam[order], R[:, order]
+
+
 def pad_model_arrays(arrays: dict[str, np.ndarray], dim: int, n_quad: int) -> dict[str, np.ndarray]:
     """Pad a model to ``dim`` weights and ``n_quad`` quadrature points without changing the physics:
     extra weights are unit Gaussians (K = 1) that do not enter the path, extra quadrature points have
@@ -650,6 +676,7 @@ def _sample_chains(
     m,
     theta_ref,
     M,
+    R,
     coeffs,
     T,
     hbar,
@@ -663,7 +690,7 @@ def _sample_chains(
 ):
     vir = virial_coefficients(coeffs)
 
-    def one_chain(key, z0, m, theta_ref, M):
+    def one_chain(key, z0, m, theta_ref, M, R):
         def theta_of(z):
             return theta_ref + M @ z
 
@@ -701,6 +728,7 @@ def _sample_chains(
             st, info = transition(k, st)
             th = theta_of(st.position)
             obs = _observables(th, m, coeffs, vir, T)
+            obs["scaling_identities"] = _scaling_identities(st.position, st.logdensity_grad, R)
             acc = jax.tree.map(jnp.add, acc, obs)
             stats = jnp.stack(
                 [
@@ -712,6 +740,7 @@ def _sample_chains(
             return (st, acc), (stats, _snapshot(th, m))
 
         zero_obs = jax.tree.map(jnp.zeros_like, _observables(theta_of(z0), m, coeffs, vir, T))
+        zero_obs["scaling_identities"] = jnp.zeros_like(z0)
 
         def one_block(st, k):
             (st, acc), (stats, snaps) = jax.lax.scan(
@@ -726,7 +755,7 @@ def _sample_chains(
         _, (blocks, stats) = jax.lax.scan(one_block, state, jax.random.split(k_run, n_blocks))
         return blocks, stats, params["step_size"]
 
-    return jax.vmap(one_chain)(keys, z_init, m, theta_ref, M)
+    return jax.vmap(one_chain)(keys, z_init, m, theta_ref, M, R)
 
 
 @dataclass
@@ -821,6 +850,9 @@ def sample_path_integral(
     arrays = {k: np.stack([padded[id(n)][k] for n in nets]) for k in padded[id(nets[0])]}
     theta_ref = np.stack([white[id(n)][0] for n in nets])
     M = np.stack([white[id(n)][1] for n in nets])
+    rot = {i: scaling_rotation(padded[i], white[i][1]) for i in padded}
+    R = np.stack([rot[id(n)][1] for n in nets])
+    scaling_eigenvalues = np.stack([rot[id(n)][0] for n in nets])
     n_blocks = max(1, n_samples // block_size)
     key = jax.random.PRNGKey(seed)
     k_init, k_chain = jax.random.split(key)
@@ -831,6 +863,7 @@ def sample_path_integral(
         arrays,
         jnp.asarray(theta_ref),
         jnp.asarray(M),
+        jnp.asarray(R),
         jnp.asarray(potential.coefficients[:5]),
         jnp.asarray(float(models[0].T)),
         jnp.asarray(float(hbar)),
@@ -863,7 +896,7 @@ def sample_path_integral(
         mean_leapfrog_steps=float(stats[..., 2].mean()),
         step_sizes=np.asarray(step_sizes),
         samples_per_chain=n_blocks * block_size,
-        info={"omega_ref": omega_ref, "dim": models[0].dim},
+        info={"omega_ref": omega_ref, "dim": models[0].dim, "scaling_eigenvalues": scaling_eigenvalues},
         quarter_tail_variance=np.stack([mdl.quarter_tail_variance for mdl in models]),
     )
 
@@ -1033,6 +1066,7 @@ def batch_mean_estimate(values: np.ndarray) -> tuple[float, float]:
 
 # ============================================================================ high-level drivers
 POTENTIALS = ("harmonic", "anharmonic", "double-well", "free")
+ESTIMATORS = ("virial", "control-variates")
 
 
 def make_potential(
@@ -1110,9 +1144,16 @@ def ground_state(
     hbar: float = 1.0,
     fit_gap: bool = True,
     t_min: float = 0.5,
+    estimator: str = "virial",
     **sample_kwargs: Any,
 ) -> GroundStateRun:
-    """Periodic paths of length T: E0 = <(1/T) int [x V'/2 + V]> and the gap from <x(t) x(0)>."""
+    """Periodic paths of length T: E0 = <(1/T) int [x V'/2 + V]> and the gap from <x(t) x(0)>.
+
+    ``estimator``: ``"virial"`` (the plain time-averaged virial estimator) or ``"control-variates"``
+    (the same with zero-variance control variates, :func:`ground_state_energy_control_variates`: the
+    same mean, about 10x smaller error at N = 64 for the anharmonic oscillator)."""
+    if estimator not in ESTIMATORS:
+        raise NqgInputError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     nets = make_networks(activation, T, n_neurons, "periodic", n_chains, seed=seed)
     sizes = {"n_chains": n_chains, "n_samples": n_samples, "n_warmup": n_warmup, "block_size": block_size}
     samples = sample_path_integral(nets, potential, seed=seed, mass=mass, hbar=hbar, **sizes, **sample_kwargs)
@@ -1122,7 +1163,11 @@ def ground_state(
             fit = fit_correlator(samples, mass=mass, t_min=t_min)
         except (RuntimeError, ValueError):
             fit = None
-    return GroundStateRun(ground_state_energy_virial(samples), fit, samples, T, n_neurons, activation)
+    if estimator == "virial":
+        E0 = ground_state_energy_virial(samples)
+    else:
+        E0 = ground_state_energy_control_variates(samples)
+    return GroundStateRun(E0, fit, samples, T, n_neurons, activation)
 
 
 @dataclass
@@ -1220,3 +1265,43 @@ def squared_increments(weights: np.ndarray, network: StepPath, lags: list[int]) 
         inc = (x[..., lag:] - x[..., :-lag]) ** 2
         out.append(estimate(inc.mean(axis=-1)))
     return out
+
+
+# ============================================================================ control variates
+def _control_variate_regressors(samples: PathIntegralSamples, n_groups: int | None) -> np.ndarray:
+    """Regressors (chains, blocks, p) from the block means of the scaling identities ``u_i``: all modes
+    with ``lambda_i > 0`` (``n_groups=None``), or ``n_groups`` bands of the lambda-ordered modes, band g
+    contributing ``sum_{i in g} lambda_i u_i``."""
+    u = np.asarray(samples.blocks["scaling_identities"])
+    lam = np.asarray(samples.info["scaling_eigenvalues"])  # (chains, d)
+    keep = np.max(lam, axis=0) > 1e-10 * np.max(lam)
+    u, lam = u[..., keep], lam[:, keep]
+    if n_groups is None:
+        return u
+    bands = np.array_split(np.arange(u.shape[-1]), min(int(n_groups), u.shape[-1]))
+    weighted = u * lam[:, None, :]
+    return np.stack([weighted[..., b].sum(axis=-1) for b in bands], axis=-1)
+
+
+def ground_state_energy_control_variates(samples: PathIntegralSamples, n_groups: int | None = 8) -> Estimate:
+    """E0 from the virial estimator O with zero-variance control variates (Assaraf & Caffarel 1999,
+    Mira, Solgi & Imparato 2013): ``E0 = <O - sum_g beta_g X_g>`` with ``X_g`` linear combinations of the
+    scaling identities ``u_i = y_i d_i S/hbar - 1`` (``<u_i> = 0`` exactly, :func:`_scaling_identities`),
+    grouped by :func:`_control_variate_regressors`, and beta the least-squares coefficients of O on X
+    over all block means (the optimal linear control variate; fitting beta on the same samples biases
+    the mean by O(p/n) of the variance, far below the error). The error is the autocorrelation-aware
+    error of the corrected series ``O - X beta``. For a harmonic potential the variance vanishes (the
+    regressors span O - <O>); for quartic ones the quadratic part of the fluctuation is removed."""
+    if "scaling_identities" not in samples.blocks:
+        raise NqgInputError("these samples carry no scaling identities (sampled by an older nqg)")
+    virial = np.asarray(samples.blocks["virial"])
+    X = _control_variate_regressors(samples, n_groups)
+    Xf, of = X.reshape(-1, X.shape[-1]), virial.ravel()
+    if Xf.shape[0] <= 2 * Xf.shape[1]:
+        raise NqgInputError(
+            f"control variates need more than 2 x {Xf.shape[1]} block means, got {Xf.shape[0]}: use more "
+            "samples, smaller blocks or fewer groups (n_groups)"
+        )
+    Xc = Xf - Xf.mean(axis=0)
+    beta, *_ = np.linalg.lstsq(Xc, of - of.mean(), rcond=None)
+    return estimate(virial - X @ beta)
