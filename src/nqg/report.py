@@ -97,6 +97,11 @@ def reproduce(
 
 
 def write_reports(outcomes: Sequence[Outcome], out: Path, *, quick: bool, seed: int) -> None:
+    """report.md and report.html in ``out`` (process 0 only, in a multi-process run)."""
+    from nqg.devices import is_writer
+
+    if not is_writer():
+        return
     atomic_write_text(out / "report.md", render_markdown(outcomes, quick=quick, seed=seed))
     atomic_write_text(out / "report.html", render_html(outcomes, out, quick=quick, seed=seed))
 

@@ -66,13 +66,51 @@ def _root(
             help="Shard work over the first N visible devices [default: all]; recorded as params.devices.",
         ),
     ] = None,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Join a multi-process run (jax.distributed): every process runs the same command and only "
+            "process 0 writes. Settings left out are detected from the cluster (SLURM, Open MPI).",
+        ),
+    ] = False,
+    coordinator: Annotated[
+        str | None,
+        typer.Option("--coordinator", help="With --distributed: HOST:PORT of process 0's coordinator."),
+    ] = None,
+    num_processes: Annotated[
+        int | None, typer.Option("--num-processes", help="With --distributed: number of processes.")
+    ] = None,
+    process_id: Annotated[
+        int | None, typer.Option("--process-id", help="With --distributed: this process's index, 0..N-1.")
+    ] = None,
+    coordinator_timeout: Annotated[
+        float,
+        typer.Option(
+            "--coordinator-timeout",
+            help="With --distributed: seconds to wait for the coordinator and the other processes.",
+        ),
+    ] = 60.0,
 ) -> None:
+    from nqg import devices as nqg_devices
+    from nqg.errors import NqgInputError
+
+    if distributed:  # first: before anything touches a JAX device
+        nqg_devices.initialize_distributed(
+            coordinator, num_processes, process_id, timeout_s=coordinator_timeout
+        )
+    elif coordinator is not None or num_processes is not None or process_id is not None:
+        raise NqgInputError("--coordinator, --num-processes and --process-id need --distributed")
     if float32:
         from nqg import set_precision
 
         set_precision("float32")
-    from nqg import devices as nqg_devices
 
+    if distributed and devices is not None and devices != nqg_devices.visible_device_count():
+        raise NqgInputError(
+            f"--devices {devices} with --distributed: a multi-process run uses all "
+            f"{nqg_devices.visible_device_count()} devices of its processes; leave --devices out"
+        )
     nqg_devices.set_device_count(devices)  # None: all visible devices; NqgInputError (exit 2) if out of range
 
 

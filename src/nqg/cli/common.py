@@ -94,7 +94,12 @@ def print_summary(result: Result, out: Path | None = None) -> None:
 
 
 def emit(result: Result, out: Path | None, *, json_out: bool, quiet: bool) -> None:
-    """Print the result JSON (``--json``), or a summary unless ``--quiet``."""
+    """Print the result JSON (``--json``), or a summary unless ``--quiet``; in a multi-process run only
+    process 0 (the one that wrote ``out``) prints the summary."""
+    from nqg.devices import is_writer
+
+    if not json_out and not is_writer():
+        return
     if json_out:
         sys.stdout.write(result.to_json() + "\n")
     elif not quiet:

@@ -294,8 +294,9 @@ def stream_ensemble(
     else:
         for s in starts:
             carry = run_chunk(carry, s, *args)
-    if n_dev > 1:
-        return np.asarray(carry[0]).sum(0), np.asarray(carry[1]).sum(0)
+    if n_dev > 1:  # to_host: the global block sums, also when other processes hold some devices
+        sums, counts = nqg_devices.to_host(carry)
+        return sums.sum(0), counts.sum(0)
     return np.asarray(carry[0]), np.asarray(carry[1])
 
 
