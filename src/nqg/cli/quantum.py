@@ -25,7 +25,12 @@ def ground_state_command(
     open_boundary: Annotated[
         bool, typer.Option("--open", help="Open instead of periodic boundaries.")
     ] = False,
-    model: Annotated[str, typer.Option("--model", help="rbm | rbm-complex | rbm-symmetric | ffnn")] = "rbm",
+    model: Annotated[
+        str, typer.Option("--model", help="rbm | rbm-complex | rbm-symmetric | ffnn | mps")
+    ] = "rbm",
+    bond_dim: Annotated[
+        int | None, typer.Option("--bond-dim", help="Bond dimension D of --model mps (chains only).")
+    ] = None,
     alpha: Annotated[
         float, typer.Option("--alpha", help="Hidden-unit density M/N (filters for rbm-symmetric).")
     ] = 2.0,
@@ -102,7 +107,16 @@ def ground_state_command(
         "marshall": marshall,
         "collapse_guard": collapse_guard,
     }
-    problem = build_problem(config, seed=seed)  # validates everything before anything is written
+    if model.lower() == "mps":
+        from nqg.quantum.mps import build_mps_problem
+
+        problem = build_mps_problem(config, 4 if bond_dim is None else bond_dim, seed=seed)
+    else:
+        if bond_dim is not None:
+            from nqg.errors import NqgInputError
+
+            raise NqgInputError(f"--bond-dim applies to --model mps only, got --model {model}")
+        problem = build_problem(config, seed=seed)  # validates everything before anything is written
     if out is None:
         out = Path("runs") / f"ground-state-{hamiltonian}-{lattice}-{size}-{model}"
     exact = exact_energy_per_site(problem)  # computed up front: a size ED cannot take fails early

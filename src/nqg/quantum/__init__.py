@@ -6,7 +6,8 @@ Layers, as in NetKet (swap one without touching the others)::
     hilbert   -> SpinHilbert(N, total_sz=None|0, ...)       (nqg.quantum.hilbert)
     operator  -> TransverseFieldIsing, Heisenberg, J1J2, PauliSum   (flip representation; to_sparse)
     exact     -> ground_state (Lanczos in an S^z sector), tfim_chain_ground_energy (free fermions)
-    model     -> RBM, SymmetricRBM, FFNN                   (equinox; real or complex parameters)
+    tensors   -> dmrg_ground_state, mps_energy, rbm_to_mps (TeNPy; nqg.quantum.tensor_networks)
+    model     -> RBM, SymmetricRBM, FFNN, MPS              (equinox; real or complex parameters)
     sampler   -> MetropolisLocal, MetropolisExchange, ExactSampler
     driver    -> VMC(hamiltonian, model, sampler, optax optimizer, sr=SR(...)).run(n_iter, key)
 
@@ -24,10 +25,17 @@ Example (the NetKet benchmark configuration)::
     print(result.energy / lat.n_sites, result.energy_error / lat.n_sites)
 """
 
-from nqg.quantum.exact import Spectrum, ground_state, tfim_chain_ground_energy
+from nqg.quantum.exact import (
+    Spectrum,
+    chain_energy_beyond_ed,
+    ground_state,
+    tfim_chain_ground_energy,
+    tfim_open_chain_ground_energy,
+)
 from nqg.quantum.hilbert import SpinHilbert
 from nqg.quantum.lattice import Lattice, chain, graph, square
 from nqg.quantum.models import FFNN, RBM, NQSModel, SymmetricRBM, count_parameters, log_cosh
+from nqg.quantum.mps import MPS
 from nqg.quantum.operators import J1J2, Heisenberg, PauliSum, SpinOperator, TransverseFieldIsing
 from nqg.quantum.samplers import (
     ExactSampler,
@@ -36,6 +44,15 @@ from nqg.quantum.samplers import (
     MetropolisExchange,
     MetropolisLocal,
     MetropolisSampler,
+)
+from nqg.quantum.tensor_networks import (
+    DMRGResult,
+    dmrg_ground_state,
+    entanglement_entropies,
+    fit_central_charge,
+    heisenberg_open_chain_energy,
+    mps_energy,
+    rbm_to_mps,
 )
 from nqg.quantum.vmc import (
     SR,
@@ -52,10 +69,12 @@ from nqg.quantum.vmc import (
 __all__ = [
     "FFNN",
     "J1J2",
+    "MPS",
     "RBM",
     "SR",
     "VMC",
     "CollapseGuard",
+    "DMRGResult",
     "ExactSampler",
     "ExchangeRule",
     "Heisenberg",
@@ -75,13 +94,21 @@ __all__ = [
     "VMCState",
     "carleo_troyer_schedule",
     "chain",
+    "chain_energy_beyond_ed",
     "count_parameters",
+    "dmrg_ground_state",
+    "entanglement_entropies",
+    "fit_central_charge",
     "graph",
     "ground_state",
+    "heisenberg_open_chain_energy",
     "local_energies",
     "log_cosh",
     "log_derivatives",
+    "mps_energy",
+    "rbm_to_mps",
     "square",
     "sr_direction",
     "tfim_chain_ground_energy",
+    "tfim_open_chain_ground_energy",
 ]

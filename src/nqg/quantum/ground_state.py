@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from nqg.errors import NqgInputError
-from nqg.quantum.exact import ground_state, tfim_chain_ground_energy
+from nqg.quantum.exact import chain_energy_beyond_ed, ground_state, tfim_chain_ground_energy
 from nqg.quantum.hilbert import SpinHilbert
 from nqg.quantum.lattice import Lattice, parse_lattice
 from nqg.quantum.models import FFNN, RBM, NQSModel, SymmetricRBM, count_parameters
@@ -204,7 +204,8 @@ def sr_settings(config: dict[str, Any]) -> SR:
 
 
 def exact_energy_per_site(problem: Problem) -> dict[str, Any] | None:
-    """Exact (free fermions or Lanczos) or tabulated ground energy per site, with its method and source."""
+    """Exact (free fermions, Lanczos, Bethe ansatz), tabulated, or DMRG ground energy per site, with its
+    method and source (None for 2D lattices beyond ED without a table entry)."""
     c, lat, n = problem.config, problem.lattice, problem.lattice.n_sites
     if c["hamiltonian"] == "tfim" and len(lat.shape) == 1 and lat.pbc:
         e = tfim_chain_ground_energy(n, float(c["h"])) / n
@@ -224,8 +225,11 @@ def exact_energy_per_site(problem: Problem) -> dict[str, Any] | None:
             "source": "Lanczos, computed (nqg.quantum.exact)",
         }
     if c["hamiltonian"] in ("tfim", "heisenberg"):
-        return lookup_reference(c["hamiltonian"], lat, float(c["h"]) if c["hamiltonian"] == "tfim" else None)
-    return None
+        found = lookup_reference(c["hamiltonian"], lat, float(c["h"]) if c["hamiltonian"] == "tfim" else None)
+        if found is not None:
+            return found
+    # chains beyond ED: free fermions (open TFIM), Bethe ansatz (open Heisenberg), else TeNPy's DMRG
+    return chain_energy_beyond_ed(problem.hamiltonian, lat)
 
 
 def solve_ground_state(
