@@ -1,0 +1,382 @@
+"""Variational Monte Carlo for the deep Boltzmann machine, with the deep layer sampled.
+
+The machine (:class:`nqg.quantum.dbm.DeepBoltzmannMachine`) has the amplitude
+``Psi(s) = sum_d Psi(s, d)`` with ``Psi(s, d) = C exp(a.s + c.d) prod_j 2 cosh(b_j + (s W)_j + (d V)_j) > 0``
+(real parameters). Its starting point is the imaginary-time construction
+(:func:`nqg.quantum.dbm.tfim_dbm`), whose parameters are then optimised.
+
+**Sampling.** ``|Psi(s)|^2 = sum_{d1, d2} Psi(s, d1) Psi(s, d2)``: two replicas ``d1, d2`` of the deep
+layer share the visible spins, and two-replica block Gibbs (:func:`nqg.quantum.dbm.gibbs_sweep`) samples
+``P(s, d1, d2) ∝ Psi(s, d1) Psi(s, d2)``. Given ``s``, the replicas are independent, each distributed as
+``p(d | s) = Psi(s, d) / Psi(s)``.
+
+**Energy.** ``E_loc(s, d) = sum_s' <s|H|s'> Psi(s', d) / Psi(s, d)`` has conditional mean
+``E[E_loc(s, d) | s] = (H Psi)(s) / Psi(s) = E_loc(s)``, so ``E = mean (E_loc(s, d1) + E_loc(s, d2)) / 2``.
+
+**Gradient.** With ``O_k(s, d) = d log Psi(s, d) / d theta_k``, the conditional mean is
+``E[O_k(s, d) | s] = d log Psi(s) / d theta_k = O_k(s)`` (differentiate ``log sum_d Psi(s, d)``). The
+energy gradient of a real positive state is ``g_k = 2 <(E_loc(s) - E)(O_k(s) - <O_k>)>``, a product of
+two conditional means; because ``d1`` and ``d2`` are independent given ``s``, the product of one
+replica's ``O`` and the other's ``E_loc`` has the right conditional mean, and symmetrising over the
+replicas gives
+
+    g_k = mean[(E_loc(s, d2) - E)(O_k(s, d1) - <O>_k) + (E_loc(s, d1) - E)(O_k(s, d2) - <O>_k)].
+
+(Using the *same* replica in both factors would add ``2 Cov(E_loc(s, d), O_k(s, d) | s)``: biased.)
+
+**Stochastic reconfiguration.** ``S_kl = <dO_k(s) dO_l(s)>`` with the same conditional means. Two
+estimates (:func:`sr_direction`): the cross-covariance ``(dO1^T dO2 + dO2^T dO1) / 2n`` is unbiased but
+need not be positive semidefinite (its negative eigenvalues, noise, are clipped to zero); the joint
+covariance ``(dO1^T dO1 + dO2^T dO2) / 2n`` is the metric of ``Psi(s, d)``, positive semidefinite, and
+exceeds the true ``S`` by ``E[Cov(O | s)]``. Either way ``(S + lambda)`` is positive definite, so
+``delta = (S + lambda)^{-1} g`` is a descent direction; the default is ``"joint"`` because with a few
+hundred samples the clipped cross estimate leaves near-flat noisy directions along which
+``(S + lambda)^{-1}`` takes huge steps (measured on chain(4), sgd(0.1), 256 samples, with the trust
+region then measured in ``S`` alone: the state collapsed to E ~ 0). The direction (or
+the plain gradient, ``sr_shift=None``) is handed to any optax optimizer.
+
+**Sparsity.** ``keep_sparsity=True`` trains only the couplings the construction made nonzero (each
+hidden unit touches the two spins of its Trotter factor) and all biases; ``False`` trains the dense
+``W`` and ``V``. The dense machine contains the RBM with the same hidden units (``V = 0, c = 0``) as a
+special case, so it cannot be less expressive than that RBM.
+
+A step whose energy, gradient or update is not finite is skipped (parameters and optimizer state stay).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from nqg.errors import NqgInputError
+from nqg.quantum.dbm import (
+    DBMSamples,
+    DeepBoltzmannMachine,
+    GibbsState,
+    TrotterDBM,
+    gibbs_sweep,
+    sample_energy,
+    tfim_local_energy,
+)
+from nqg.quantum.operators import TransverseFieldIsing
+from nqg.stats import estimate_jax
+
+
+def trainable_spec(machine: DeepBoltzmannMachine):
+    """Filter spec: every array of the machine except the constant ``log_const``."""
+    spec = jax.tree_util.tree_map(lambda _: True, machine)
+    return eqx.tree_at(lambda m: m.log_const, spec, False)
+
+
+def count_dbm_parameters(machine: DeepBoltzmannMachine, keep_sparsity: bool = False) -> int:
+    """Trainable scalars: ``N + H + D + N H + D H`` dense; biases plus the nonzero couplings if sparse."""
+    biases = machine.n_visible + machine.n_hidden + machine.n_deep
+    if keep_sparsity:
+        return biases + int(np.count_nonzero(np.asarray(machine.W)) + np.count_nonzero(np.asarray(machine.V)))
+    return biases + machine.n_visible * machine.n_hidden + machine.n_deep * machine.n_hidden
+
+
+def _flat(machine: DeepBoltzmannMachine):
+    params, static = eqx.partition(machine, trainable_spec(machine))
+    flat, unravel = ravel_pytree(params)
+    return flat, unravel, static
+
+
+def joint_log_derivatives(machine: DeepBoltzmannMachine, s: jax.Array, d: jax.Array) -> jax.Array:
+    """``O[a, k] = d log Psi(s_a, d_a) / d theta_k`` (n, P), ``theta = (a, b, c, W, V)`` flattened."""
+    flat, unravel, static = _flat(machine)
+
+    def f(p, s1, d1):
+        return eqx.combine(unravel(p), static).log_psi_joint(s1, d1)
+
+    return jax.vmap(jax.grad(f), (None, 0, 0))(flat, s, d)
+
+
+def sparsity_mask(machine: DeepBoltzmannMachine) -> jax.Array:
+    """(P,) 1 for trainable entries of the sparse machine (biases and nonzero couplings), else 0."""
+    ones = jax.tree_util.tree_map(jnp.ones_like, machine)
+    pattern = eqx.tree_at(
+        lambda m: (m.W, m.V),
+        ones,
+        ((machine.W != 0).astype(machine.W.dtype), (machine.V != 0).astype(machine.V.dtype)),
+    )
+    return _flat(pattern)[0]
+
+
+def replica_gradient(o1, o2, e1, e2):
+    """``(E, g)``: the energy and the unbiased two-replica gradient (module docstring).
+
+    ``o1, o2`` (n, P) are ``O(s, d1), O(s, d2)``; ``e1, e2`` (n,) the local energies."""
+    energy = 0.5 * (jnp.mean(e1) + jnp.mean(e2))
+    o_mean = 0.5 * (jnp.mean(o1, 0) + jnp.mean(o2, 0))
+    n = o1.shape[0]
+    grad = ((o1 - o_mean).T @ (e2 - energy) + (o2 - o_mean).T @ (e1 - energy)) / n
+    return energy, grad
+
+
+def sr_direction(o1, o2, grad, diag_shift, max_norm=None, metric: str = "cross"):
+    """``(S + lambda)^{-1} g`` with the metric ``S`` estimated from the two replicas:
+
+    * ``"cross"``: ``S = (dO1^T dO2 + dO2^T dO1) / 2n``, unbiased for the metric of ``Psi(s)``, its
+      negative eigenvalues (noise) clipped to zero;
+    * ``"joint"``: ``S = (dO1^T dO1 + dO2^T dO2) / 2n``, the metric of the joint amplitude ``Psi(s, d)``:
+      positive semidefinite by construction, and larger than the true one by the conditional covariance
+      ``E[Cov(O | s)]`` (more conservative steps).
+
+    With ``max_norm`` the direction is scaled down to ``sqrt(delta^T (S + lambda) delta) <= max_norm``
+    (trust region; the shift is included so that no direction the noise made flat escapes the bound)."""
+    o_mean = 0.5 * (jnp.mean(o1, 0) + jnp.mean(o2, 0))
+    d1, d2 = o1 - o_mean, o2 - o_mean
+    n = o1.shape[0]
+    if metric == "cross":
+        cross = d1.T @ d2 / n
+        s_mat = 0.5 * (cross + cross.T)
+    elif metric == "joint":
+        s_mat = (d1.T @ d1 + d2.T @ d2) / (2 * n)
+    else:
+        raise NqgInputError(f"metric must be 'cross' or 'joint', got {metric!r}")
+    evals, evecs = jnp.linalg.eigh(s_mat)
+    evals = jnp.maximum(evals, 0.0) + diag_shift
+    coeff = (evecs.T @ grad) / evals
+    delta = evecs @ coeff
+    if max_norm is None:
+        return delta
+    norm = jnp.sqrt(jnp.sum(evals * coeff**2))
+    return delta * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-300))
+
+
+def sample_replicas(
+    machine: DeepBoltzmannMachine,
+    chains: GibbsState,
+    key: jax.Array,
+    n_samples: int,
+    thin: int,
+    n_burn_in: int,
+) -> tuple[GibbsState, tuple[jax.Array, jax.Array, jax.Array]]:
+    """``n_burn_in`` block Gibbs sweeps, then ``n_samples`` states ``thin`` sweeps apart from every chain:
+    ``(chains, (s, d1, d2))`` with ``s`` (n_chains * n_samples, N) ordered chain-major."""
+    k_burn, k_keep = jax.random.split(key)
+
+    def sweeps(st, k, count):
+        return jax.lax.fori_loop(0, count, lambda i, x: gibbs_sweep(machine, x, jax.random.fold_in(k, i)), st)
+
+    chains = sweeps(chains, k_burn, n_burn_in)
+
+    def body(st, k):
+        st = sweeps(st, k, thin)
+        return st, st
+
+    chains, traj = jax.lax.scan(body, chains, jax.random.split(k_keep, n_samples))
+
+    def flat(x):  # (n_samples, n_chains, .) -> (n_chains * n_samples, .)
+        return jnp.swapaxes(x, 0, 1).reshape(-1, x.shape[-1])
+
+    return chains, (flat(traj.s), flat(traj.d1), flat(traj.d2))
+
+
+def enumerated_energy(machine: DeepBoltzmannMachine, hamiltonian) -> float:
+    """``<Psi|H|Psi> / <Psi|Psi>`` with ``Psi(s)`` from enumerating every visible and deep configuration
+    (:meth:`DeepBoltzmannMachine.log_psi_enumerated`; small ``N`` and ``D`` only)."""
+    from nqg.quantum.dbm import energy_of_vector
+    from nqg.quantum.hilbert import SpinHilbert
+
+    states = jnp.asarray(SpinHilbert(machine.n_visible).all_states(np.float64), machine.W.dtype)
+    # one visible configuration at a time: memory 2^D H, not 2^(N + D) H
+    log_psi = np.asarray(jax.lax.map(machine.log_psi_enumerated, states), np.float64)
+    return energy_of_vector(hamiltonian, np.exp(log_psi - log_psi.max()))
+
+
+class DBMVMCState(eqx.Module):
+    """What one iteration carries: the machine, the optimizer state, the Gibbs chains, the base key."""
+
+    machine: DeepBoltzmannMachine
+    opt_state: object
+    chains: GibbsState
+    key: jax.Array
+
+
+@dataclass
+class DBMVMCResult:
+    """Trained machine, per-iteration history, and the final energy from fresh samples (with its error)."""
+
+    state: DBMVMCState
+    history: dict[str, np.ndarray]
+    final: DBMSamples | None
+    n_parameters: int
+
+    @property
+    def machine(self) -> DeepBoltzmannMachine:
+        return self.state.machine
+
+    @property
+    def energy(self) -> float | None:
+        return None if self.final is None else self.final.energy
+
+    @property
+    def energy_error(self) -> float | None:
+        return None if self.final is None else self.final.energy_error
+
+
+class DBMVMC:
+    """VMC of a real DBM for the transverse-field Ising model, deep layer sampled (module docstring).
+
+    >>> dbm = tfim_dbm(chain(8), h=1.0, dtau=0.3, n_steps=2)
+    >>> res = DBMVMC(dbm, optax.sgd(0.05), sr_shift=0.01).run(200, jax.random.key(0))
+    >>> res.energy, res.energy_error
+
+    Args:
+        dbm: the starting machine and its Hamiltonian (a :class:`TrotterDBM` from the construction).
+        optimizer: any optax optimizer (``optax.sgd(lr)`` on the SR direction is plain SR).
+        sr_shift: diagonal shift ``lambda`` of SR; None: the plain gradient.
+        max_norm: SR trust region, the largest ``(S + lambda)``-norm of the direction (None: no bound).
+        metric: ``"joint"`` (PSD, conservative) or ``"cross"`` (unbiased, clipped): :func:`sr_direction`.
+        keep_sparsity: train only the construction's nonzero couplings (and all biases).
+        n_chains, n_samples, thin: samples per iteration = ``n_chains * n_samples``, ``thin`` sweeps apart.
+        n_burn_in: sweeps after each update before sampling (the chains persist across iterations).
+    """
+
+    def __init__(
+        self,
+        dbm: TrotterDBM,
+        optimizer: optax.GradientTransformation,
+        *,
+        sr_shift: float | None = 0.01,
+        max_norm: float | None = 1.0,
+        metric: str = "joint",
+        keep_sparsity: bool = False,
+        n_chains: int = 32,
+        n_samples: int = 32,
+        thin: int = 2,
+        n_burn_in: int = 10,
+    ):
+        if not isinstance(dbm.hamiltonian, TransverseFieldIsing):
+            raise NqgInputError("DBM VMC is implemented for the transverse-field Ising model only")
+        if jnp.iscomplexobj(dbm.machine.W):
+            raise NqgInputError("DBM VMC needs a real machine (the TFIM construction), got complex weights")
+        if n_chains < 2 or n_samples < 2 or thin < 1 or n_burn_in < 0:
+            raise NqgInputError(
+                f"need n_chains >= 2, n_samples >= 2, thin >= 1, n_burn_in >= 0; got {n_chains}, "
+                f"{n_samples}, {thin}, {n_burn_in}"
+            )
+        if sr_shift is not None and not sr_shift > 0:
+            raise NqgInputError(f"sr_shift must be > 0 (or None), got {sr_shift}")
+        self.dbm = dbm
+        self.optimizer = optimizer
+        self.sr_shift = sr_shift
+        self.max_norm = max_norm
+        if metric not in ("cross", "joint"):
+            raise NqgInputError(f"metric must be 'cross' or 'joint', got {metric!r}")
+        self.metric = metric
+        self.keep_sparsity = keep_sparsity
+        self.n_chains, self.n_samples, self.thin, self.n_burn_in = n_chains, n_samples, thin, n_burn_in
+        self.mask = sparsity_mask(dbm.machine) if keep_sparsity else None
+
+    @property
+    def n_parameters(self) -> int:
+        return count_dbm_parameters(self.dbm.machine, self.keep_sparsity)
+
+    def init_state(self, key: jax.Array) -> DBMVMCState:
+        mach = self.dbm.machine
+        dtype = mach.W.dtype
+        ks, k1, k2 = jax.random.split(jax.random.fold_in(key, 10**6), 3)
+
+        def rand(k, shape):
+            return jnp.where(jax.random.bernoulli(k, 0.5, shape), 1.0, -1.0).astype(dtype)
+
+        chains = GibbsState(
+            rand(ks, (self.n_chains, mach.n_visible)),
+            rand(k1, (self.n_chains, mach.n_deep)),
+            rand(k2, (self.n_chains, mach.n_deep)),
+        )
+        params = eqx.filter(mach, trainable_spec(mach))
+        return DBMVMCState(mach, self.optimizer.init(params), chains, key)
+
+    def step_fn(self, state: DBMVMCState, step) -> tuple[DBMVMCState, dict[str, jax.Array]]:
+        """Sample (two replicas), local energies, log-derivatives, gradient / SR direction, optax update."""
+        mach = state.machine
+        ham = self.dbm.hamiltonian
+        key = jax.random.fold_in(state.key, step)
+        chains, (s, d1, d2) = sample_replicas(
+            mach, state.chains, key, self.n_samples, self.thin, self.n_burn_in
+        )
+        e_loc = jax.vmap(lambda x, d: tfim_local_energy(mach, ham, x, d))
+        e1, e2 = e_loc(s, d1), e_loc(s, d2)
+        stats = estimate_jax((0.5 * (e1 + e2)).reshape(self.n_chains, self.n_samples))
+        o1, o2 = joint_log_derivatives(mach, s, d1), joint_log_derivatives(mach, s, d2)
+        if self.mask is not None:
+            o1, o2 = o1 * self.mask, o2 * self.mask
+        _, grad = replica_gradient(o1, o2, e1, e2)
+        if self.sr_shift is None:
+            direction = grad
+        else:
+            shift = jnp.asarray(self.sr_shift, grad.dtype)
+            direction = sr_direction(o1, o2, grad, shift, self.max_norm, self.metric)
+        flat, unravel, static = _flat(mach)
+        params = unravel(flat)
+        updates, opt_state = self.optimizer.update(
+            unravel(direction.astype(flat.dtype)), state.opt_state, params
+        )
+        new_params = optax.apply_updates(params, updates)
+        new_flat = ravel_pytree(new_params)[0]
+        ok = jnp.isfinite(stats["mean"]) & jnp.all(jnp.isfinite(new_flat))
+        new_params = unravel(jnp.where(ok, new_flat, flat))
+        opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), opt_state, state.opt_state)
+        metrics = {
+            "energy": stats["mean"],
+            "energy_error": stats["error"],
+            "variance": stats["variance"],
+            "grad_norm": jnp.linalg.norm(grad),
+            "skipped": (~ok).astype(jnp.int32),
+        }
+        return DBMVMCState(eqx.combine(new_params, static), opt_state, chains, state.key), metrics
+
+    def run(
+        self,
+        n_iter: int,
+        key: jax.Array,
+        *,
+        ctx=None,
+        progress: bool | None = None,
+        final_samples: int = 200,
+        final_burn_in: int = 100,
+    ) -> DBMVMCResult:
+        """Optimise for ``n_iter`` iterations (:func:`nqg.train.run_loop`), then estimate the energy of the
+        final machine by :func:`nqg.quantum.dbm.sample_energy` (``n_chains * final_samples`` fresh samples;
+        ``final_samples = 0`` skips it)."""
+        from nqg.train import run_loop
+
+        if n_iter < 0:
+            raise NqgInputError(f"n_iter must be >= 0, got {n_iter}")
+        state = self.init_state(key)
+        divisors = [d for d in range(10, 51) if n_iter % d == 0]
+        chunk = n_iter if 0 < n_iter <= 50 else (max(divisors) if divisors else 25)
+        out = run_loop(
+            self.step_fn,
+            state,
+            steps=n_iter,
+            name="dbm_vmc",
+            ctx=ctx,
+            chunk=max(chunk, 1),
+            primary="energy",
+            progress=progress,
+            description="DBM VMC",
+        )
+        final = None
+        if final_samples > 0:
+            trained = dataclasses.replace(self.dbm, machine=out.state.machine)
+            final = sample_energy(
+                trained,
+                jax.random.fold_in(key, 2**30),
+                n_chains=self.n_chains,
+                n_samples=final_samples,
+                n_burn_in=final_burn_in,
+                thin=self.thin,
+            )
+        return DBMVMCResult(out.state, out.history, final, self.n_parameters)
