@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nqg-installed
-PYTEST_ARGS ?=
+# Two test processes on the 2-core CI machine: much of each test is single-threaded XLA compilation.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test test-slow lint docs bench clean
 
@@ -18,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/nqg reproduce --quick --out results
+	$(BIN)/nqg reproduce --quick --jobs 2 --out results
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

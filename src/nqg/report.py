@@ -66,6 +66,25 @@ def comparison_rows(result: Result) -> list[dict[str, str]]:
     return rows
 
 
+def _run_one(
+    name: str, quick: bool, seed: int, out: Path, quiet: bool, precision: str | None = None
+) -> Outcome:
+    """One experiment into ``out/NAME``; an exception becomes the outcome's error (the others go on)."""
+    if precision is not None:  # a worker process: the parent's precision (``nqg --float32``)
+        from nqg import set_precision
+
+        set_precision(precision)
+    t0 = time.perf_counter()
+    try:
+        res = experiments.run_experiment(name, quick=quick, seed=seed, out=out / name, quiet=quiet)
+        return Outcome(name, result=res, elapsed_s=time.perf_counter() - t0)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one failing experiment must not hide the others
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return Outcome(name, error=detail, elapsed_s=time.perf_counter() - t0)
+
+
 def reproduce(
     names: Sequence[str] | None,
     *,
@@ -74,24 +93,42 @@ def reproduce(
     out: Path,
     quiet: bool = True,
     on_start: Callable[[str, int, int], None] | None = None,
+    jobs: int = 1,
 ) -> list[Outcome]:
-    """Run the named experiments (all when None) into ``out/NAME`` and write the reports."""
+    """Run the named experiments (all when None) into ``out/NAME`` and write the reports.
+
+    ``jobs > 1`` runs that many experiments at a time, each in its own (spawned) process: much of a quick
+    run is single-threaded compilation, so two at a time use two cores. Results do not depend on it
+    (every experiment draws from its own seed); the elapsed times then include the sharing.
+    """
     selected = list(names) if names else list(experiments.registry())
     for name in selected:
         experiments.get(name)  # validate every name before running anything
-    outcomes = []
-    for i, name in enumerate(selected):
-        if on_start is not None:
-            on_start(name, i, len(selected))
-        t0 = time.perf_counter()
-        try:
-            res = experiments.run_experiment(name, quick=quick, seed=seed, out=out / name, quiet=quiet)
-            outcomes.append(Outcome(name, result=res, elapsed_s=time.perf_counter() - t0))
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one failing experiment must not hide the others
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            outcomes.append(Outcome(name, error=detail, elapsed_s=time.perf_counter() - t0))
+    if jobs < 1:
+        from nqg.errors import NqgInputError
+
+        raise NqgInputError(f"--jobs must be >= 1, got {jobs}")
+    if jobs == 1:
+        outcomes = []
+        for i, name in enumerate(selected):
+            if on_start is not None:
+                on_start(name, i, len(selected))
+            outcomes.append(_run_one(name, quick, seed, out, quiet))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        import jax
+
+        precision = "float64" if jax.config.read("jax_enable_x64") else "float32"
+        context = multiprocessing.get_context("spawn")  # never fork a process that has started JAX
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [pool.submit(_run_one, n, quick, seed, out, True, precision) for n in selected]
+            outcomes = []
+            for i, (name, future) in enumerate(zip(selected, futures, strict=True)):
+                if on_start is not None:
+                    on_start(name, i, len(selected))
+                outcomes.append(future.result())
     write_reports(outcomes, out, quick=quick, seed=seed)
     return outcomes
 

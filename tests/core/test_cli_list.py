@@ -39,3 +39,15 @@ def test_reproduce_estimate_adds_up_the_measured_times(monkeypatch):
     line = full_setting_estimate([a, b])
     assert "2 experiment(s)" in line and "10 min" in line and "1 not yet timed" in line
     assert "not yet timed" not in full_setting_estimate([a])
+
+
+def test_reproduce_runs_experiments_in_parallel_processes(tmp_path):
+    from nqg.report import reproduce
+
+    names = ["sgd-temperature", "dbm-imaginary-time"]
+    outcomes = reproduce(names, quick=True, seed=0, out=tmp_path, jobs=2)
+    assert [o.name for o in outcomes] == names
+    for o in outcomes:
+        assert o.error is None and o.result is not None and all(c["passed"] for c in o.result.checks)
+        assert (tmp_path / o.name / "result.json").exists()
+    assert (tmp_path / "report.html").exists()

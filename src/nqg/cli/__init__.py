@@ -156,6 +156,9 @@ def reproduce(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("results"),
     seed: SeedOpt = 0,
     quiet: QuietOpt = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Experiments run at a time, each in its own process.")
+    ] = 1,
 ) -> None:
     """Run the experiments and write OUT/report.html, OUT/report.md and OUT/NAME/result.json."""
     from rich.console import Console
@@ -171,7 +174,7 @@ def reproduce(
     def on_start(name: str, i: int, n: int) -> None:
         console.print(f"[bold][{i + 1}/{n}][/bold] {name} ...")
 
-    outcomes = run_all(names, quick=quick, seed=seed, out=out, quiet=quiet, on_start=on_start)
+    outcomes = run_all(names, quick=quick, seed=seed, out=out, quiet=quiet, on_start=on_start, jobs=jobs)
     for o in outcomes:
         if o.error is not None:
             console.print(f"[red]ERROR[/red] {o.name}: {o.error}")

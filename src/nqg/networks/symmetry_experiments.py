@@ -374,7 +374,14 @@ def run_neural_ode_gauge(cfg: dict[str, Any], ctx: RunContext) -> Result:
         lt["sup_distance"] < 1e-3,
         f"{lt['sup_distance']:.2e}",
     )
-    res.add_check("L_R: data fit unchanged, mse < 1e-10", lt["fit_mse"] < 1e-10, f"{lt['fit_mse']:.2e}")
+    # full setting (2000 steps): 1e-10; the quick setting's 600 steps end at 1e-11..1e-8 depending on
+    # the machine's floating-point reduction order, so its threshold is stated for it
+    fit_tol = 1e-7 if ctx.quick else 1e-10
+    res.add_check(
+        f"L_R: data fit unchanged, mse < {fit_tol:g}{' (quick setting)' if ctx.quick else ''}",
+        lt["fit_mse"] < fit_tol,
+        f"{lt['fit_mse']:.2e}",
+    )
     wd_tol = 1e-3 if not ctx.quick else 5e-3
     res.add_check(
         f"weight decay: w -> A/T, sup distance < {wd_tol:g}" + (" (quick setting)" if ctx.quick else ""),
