@@ -116,6 +116,9 @@ def run_netket(cfg: dict) -> dict:
     hilbert = nk.hilbert.Spin(0.5, n, total_sz=0)
     # NetKet: H = J sum sigma_i.sigma_j = 4 sum S_i.S_j, sign_rule=True is the Marshall sign rule.
     hamiltonian = nk.operator.Heisenberg(hilbert, graph, sign_rule=True)
+    jax_mode = cfg.get("netket_operator", "numba") == "jax"
+    if jax_mode:  # how NetKet is meant to run on a GPU: the operator as a jax PyTree, jitted with the rest
+        hamiltonian = hamiltonian.to_jax_operator()
     pauli_to_s = 1.0 / (4.0 * n)
     init = jax.nn.initializers.normal(stddev=cfg["init_std"])
     model = nk.models.RBM(
@@ -143,11 +146,12 @@ def run_netket(cfg: dict) -> dict:
         import warnings
 
         warnings.filterwarnings("ignore", message=".*number of samples.*")
+        qgt = {"qgt": nk.optimizer.qgt.QGTOnTheFly} if cfg.get("sr_solver") == "onthefly" else {}
         driver = nk.driver.VMC(
             hamiltonian,
             optimizer,
             variational_state=vstate,
-            preconditioner=nk.optimizer.SR(diag_shift=cfg["diag_shift"]),
+            preconditioner=nk.optimizer.SR(diag_shift=cfg["diag_shift"], **qgt),
         )
 
     times: list[float] = []
@@ -179,7 +183,13 @@ def run_netket(cfg: dict) -> dict:
         "code": "netket",
         "version": nk.__version__,
         "jax": jax.__version__,
-        "driver": "VMC + SR(qgt, cg)" if cfg.get("netket_driver", "sr") == "sr" else "VMC_SR",
+        "driver": (
+            ("VMC + SR(QGTOnTheFly, cg)" if cfg.get("sr_solver") == "onthefly" else "VMC + SR(qgt, cg)")
+            if cfg.get("netket_driver", "sr") == "sr"
+            else "VMC_SR"
+        )
+        + (", jax operator" if jax_mode else ", numba operator"),
+        "device": str(jax.devices()[0].platform),
         "n_parameters": int(vstate.n_parameters),
         "sweep_size": int(sampler.sweep_size),
         **_run_record(times, cpu_times, energies, errors, cfg["warmup"]),
@@ -191,7 +201,7 @@ def run_netket(cfg: dict) -> dict:
 
 def run_netket_subprocess(cfg: dict) -> dict:
     """Run :func:`run_netket` with the NetKet venv's interpreter; it prints one JSON line last."""
-    py = netket_python()
+    py = Path(cfg["netket_python"]) if cfg.get("netket_python") else netket_python()
     if not py.exists():
         setup_netket()
     proc = subprocess.run(
@@ -239,9 +249,8 @@ def build_nqg(cfg: dict):
         sweep_size=n,
         n_burn_in=cfg["n_discard_per_chain"],
     )
-    vmc = VMC(
-        hamiltonian, model, sampler, optax.sgd(cfg["learning_rate"]), sr=SR(diag_shift=cfg["diag_shift"])
-    )
+    sr = SR(diag_shift=cfg["diag_shift"], solver=cfg.get("sr_solver", "auto"))
+    vmc = VMC(hamiltonian, model, sampler, optax.sgd(cfg["learning_rate"]), sr=sr)
     return vmc, vmc.init_state(jax.random.fold_in(key, 2))
 
 
@@ -278,7 +287,8 @@ def run_nqg(cfg: dict) -> dict:
         "code": "nqg",
         "version": nqg.__version__,
         "jax": jax.__version__,
-        "driver": f"VMC + SR(solver={vmc.sr.solver})",
+        "driver": f"VMC + SR(solver={vmc.sr.solver}), {vmc.n_devices} device(s)",
+        "device": str(jax.devices()[0].platform),
         "n_parameters": int(vmc.n_parameters),
         "sweep_size": int(vmc.sampler.n_sweep),
         **_run_record(times, cpu_times, energies, errors, cfg["warmup"]),
@@ -378,6 +388,26 @@ def main(argv: list[str] | None = None) -> int:
         help="samples for the final-state energy (rounded to a multiple of 1008)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--alpha", type=int, default=PROBLEM["alpha"], help="RBM hidden-unit density")
+    parser.add_argument("--samples", type=int, default=PROBLEM["n_samples"], help="samples per iteration")
+    parser.add_argument("--chains", type=int, default=PROBLEM["n_chains"], help="parallel Markov chains")
+    parser.add_argument(
+        "--sr-solver",
+        choices=["auto", "onthefly"],
+        default="auto",
+        help="nqg's SR solver; onthefly (matrix-free CG) also gives NetKet QGTOnTheFly",
+    )
+    parser.add_argument(
+        "--netket-operator",
+        choices=["numba", "jax"],
+        default="numba",
+        help="NetKet's Heisenberg as its default numba operator or .to_jax_operator() (GPU)",
+    )
+    parser.add_argument(
+        "--netket-python",
+        default=None,
+        help="interpreter of a NetKet environment (default: the benchmark venv)",
+    )
     parser.add_argument("--skip-netket", action="store_true", help="run the nqg side only")
     parser.add_argument("--skip-nqg", action="store_true", help="run the NetKet side only")
     parser.add_argument(
@@ -410,8 +440,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes {args.sizes!r}: each L must be an even integer >= 2 (bipartite, Sz = 0)")
     if args.iterations < 1 or args.warmup < 0 or args.iterations <= args.warmup:
         parser.error("--iterations must be >= 1 and larger than --warmup")
-    if args.eval_samples < PROBLEM["n_chains"]:
-        parser.error(f"--eval-samples must be >= {PROBLEM['n_chains']} (one per chain)")
+    if args.chains < 1 or args.samples < args.chains or args.alpha < 1:
+        parser.error("--chains and --alpha must be >= 1 and --samples >= --chains")
+    if args.eval_samples < args.chains:
+        parser.error(f"--eval-samples must be >= {args.chains} (one per chain)")
 
     if args.single_thread:  # before jax is imported here; the NetKet subprocess inherits the environment
         if "jax" in sys.modules:
@@ -426,12 +458,18 @@ def main(argv: list[str] | None = None) -> int:
     for L in sizes:
         cfg = dict(
             PROBLEM,
+            alpha=args.alpha,
+            n_samples=args.samples,
+            n_chains=args.chains,
+            sr_solver=args.sr_solver,
+            netket_operator=args.netket_operator,
+            netket_python=args.netket_python,
             L=L,
             iterations=args.iterations,
             warmup=args.warmup,
             seed=args.seed,
             # a whole number of sampler calls (nqg's VMC.estimate repeats the 1008-sample call)
-            eval_samples=max(1, round(args.eval_samples / PROBLEM["n_samples"])) * PROBLEM["n_samples"],
+            eval_samples=max(1, round(args.eval_samples / args.samples)) * args.samples,
             netket_driver=args.netket_driver,
         )
         row: dict = {"L": L, "iterations": args.iterations}

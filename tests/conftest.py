@@ -49,3 +49,29 @@ def pytest_terminal_summary(terminalreporter) -> None:
             f"{counts['pages']} pages; {counts['commands_validated']} nqg command lines parsed and "
             f"validated, {counts['commands_executed']} of them executed"
         )
+
+
+def run_on_devices(script: str, n_devices: int = 4, timeout_s: float = 900) -> dict:
+    """Run the Python ``script`` in a fresh interpreter that sees ``n_devices`` CPU devices and return the
+    JSON object it prints on its last line of stdout.
+
+    JAX takes its device count from ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` when it is first
+    imported, so multi-device work cannot run in the pytest process itself (one device).
+    """
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}", JAX_PLATFORMS="cpu"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout_s
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def device_script():
+    """:func:`run_on_devices` as a fixture (tests/ has no packages to import a helper from)."""
+    return run_on_devices

@@ -57,11 +57,19 @@ def _is_key(leaf: Any) -> bool:
 
 
 def save_checkpoint(path: Path, arrays: Any, step: int, history: dict[str, np.ndarray]) -> None:
-    """Write the array leaves of a state, the step count and the history atomically (npz)."""
+    """Write the array leaves of a state, the step count and the history atomically (npz).
+
+    Leaves sharded over several devices are saved with their global value (:func:`nqg.devices.to_host`,
+    a collective in a multi-process run: every process must call this); only process 0 writes."""
+    from nqg.devices import is_writer, to_host
+
     leaves = jax.tree_util.tree_leaves(arrays)
+    leaves = to_host([jax.random.key_data(leaf) if _is_key(leaf) else leaf for leaf in leaves])
+    if not is_writer():
+        return
     payload: dict[str, np.ndarray] = {"__step__": np.asarray(step, dtype=np.int64)}
     for i, leaf in enumerate(leaves):
-        payload[f"leaf_{i}"] = np.asarray(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
+        payload[f"leaf_{i}"] = leaf
     for name, values in history.items():
         payload[f"history_{name}"] = np.asarray(values)
     buf = io.BytesIO()
@@ -70,7 +78,8 @@ def save_checkpoint(path: Path, arrays: Any, step: int, history: dict[str, np.nd
 
 
 def load_checkpoint(path: Path, like: Any) -> tuple[Any, int, dict[str, np.ndarray]]:
-    """Read a checkpoint written by :func:`save_checkpoint` into the structure of ``like``."""
+    """Read a checkpoint written by :func:`save_checkpoint` into the structure of ``like``; a leaf of
+    ``like`` sharded over several devices (of this or other processes) is placed with the same sharding."""
     leaves, treedef = jax.tree_util.tree_flatten(like)
     with np.load(path) as data:
         n_saved = sum(1 for k in data.files if k.startswith("leaf_"))
@@ -88,7 +97,12 @@ def load_checkpoint(path: Path, like: Any) -> tuple[Any, int, dict[str, np.ndarr
                 raise NqgInputError(
                     f"checkpoint {path} does not match this run (array {i}: {saved.shape} vs {leaf.shape})"
                 )
-            new.append(jnp.asarray(saved, dtype=leaf.dtype))
+            value = np.asarray(saved, dtype=leaf.dtype)
+            sharding = getattr(leaf, "sharding", None)
+            if isinstance(sharding, jax.sharding.NamedSharding):  # each device takes its slice
+                new.append(jax.make_array_from_callback(value.shape, sharding, lambda idx, v=value: v[idx]))
+            else:
+                new.append(jnp.asarray(value))
         step = int(data["__step__"])
         history = {k[len("history_") :]: data[k] for k in data.files if k.startswith("history_")}
     return jax.tree_util.tree_unflatten(treedef, new), step, history
@@ -219,7 +233,9 @@ def run_loop(
                 metrics = jax.tree_util.tree_map(np.asarray, metrics)
                 finite = bool(finite)
             except KeyboardInterrupt:
-                if ckpt is not None:
+                # several processes: saving is a collective the others may not join; the last periodic
+                # checkpoint stays
+                if ckpt is not None and jax.process_count() == 1:
                     save_checkpoint(ckpt, arrays, start, history())
                 where = f"; checkpoint saved at step {start}, rerun with --resume" if ckpt else ""
                 raise TrainingInterrupted(f"{name}: interrupted{where}") from None
@@ -239,7 +255,7 @@ def run_loop(
                 history_parts.setdefault(key, []).append(value)
             start += length
             bar.update(start, metrics)
-            if ckpt is not None and time.perf_counter() - last_save >= checkpoint_every_s:
+            if ckpt is not None and _agreed(time.perf_counter() - last_save >= checkpoint_every_s):
                 save_checkpoint(ckpt, arrays, start, history())
                 last_save = time.perf_counter()
     finally:
@@ -247,6 +263,15 @@ def run_loop(
     if ckpt is not None:
         save_checkpoint(ckpt, arrays, start, history())
     return LoopResult(eqx.combine(arrays, static), history(), start, resumed_from)
+
+
+def _agreed(flag: bool) -> bool:
+    """Process 0's ``flag`` on every process (a decision that leads to a collective must be shared)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
 def _first_bad_step(metrics: dict[str, np.ndarray]) -> int | None:

@@ -1,9 +1,11 @@
 """Several processes (``nqg --distributed``, jax.distributed with gloo CPU collectives) on one machine.
 
 Two processes with 2 CPU devices each, coordinated on 127.0.0.1, run the same ``nqg fields correlators``
-command as one process with 4 devices; the numbers must agree (the same global mesh, the same global batch
-indices, so the same networks), and only process 0 writes. Every launched process is stopped in every case
-(a deadline, then kill in ``finally``). Bad settings end with one line on stderr, exit 2, nothing written.
+command, and the same 20-iteration ``nqg quantum ground-state`` (VMC, its Markov chains split over the 4
+devices of both processes), as one process with 4 devices; the numbers must agree (the same global mesh, the
+same global batch and chain indices, so the same networks and the same draws), and only process 0 writes.
+Every launched process is stopped in every case (a deadline, then kill in ``finally``). Bad settings end
+with one line on stderr, exit 2, nothing written.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ from typer.testing import CliRunner
 
 from nqg.cli import app
 
-DEADLINE_S = 400  # the whole launch, on a loaded 2-core machine (about 15 s when idle)
+DEADLINE_S = 600  # the whole launch, on a loaded 2-core machine (about 40 s when idle)
 NQG = [sys.executable, "-c", "import sys; from nqg.cli import main; sys.argv[0] = 'nqg'; main()"]
 CORRELATORS = [
     "fields", "correlators", "--net", "erf", "--width", "3", "--nets", "587", "--inputs=-0.7,0.2,1.1",
     "--order", "4", "--json",
+]  # fmt: skip
+GROUND_STATE = [
+    "quantum", "ground-state", "--hamiltonian", "heisenberg", "--size", "8", "--alpha", "1", "--chains", "8",
+    "--samples", "128", "--iterations", "20", "--json",
 ]  # fmt: skip
 
 
@@ -67,6 +73,11 @@ def runs(tmp_path_factory):
             args = [*distributed(f"127.0.0.1:{port}", i), *CORRELATORS, "--out", str(tmp / "two")]
             procs[f"process{i}"] = launch(args, 2, tmp / f"process{i}")
         procs["single"] = launch([*CORRELATORS, "--out", str(tmp / "single")], 4, tmp / "single")
+        gs_port = free_port()
+        for i in (0, 1):
+            args = [*distributed(f"127.0.0.1:{gs_port}", i), *GROUND_STATE, "--out", str(tmp / "vmc_two")]
+            procs[f"vmc_process{i}"] = launch(args, 2, tmp / f"vmc_process{i}")
+        procs["vmc_single"] = launch([*GROUND_STATE, "--out", str(tmp / "vmc_single")], 4, tmp / "vmc_single")
         busy_port = busy.getsockname()[1]
         busy_args = [*distributed(f"127.0.0.1:{busy_port}", 0), *CORRELATORS, "--out", str(tmp / "busy")]
         procs["busy_port"] = launch(busy_args, 2, tmp / "busy_port")
@@ -114,6 +125,28 @@ def test_two_processes_agree_with_one_process_of_four_devices(runs):
     assert np.all(np.abs(g2[:, 0] - g2[:, 2]) < 5 * g2[:, 1])
 
 
+def test_two_processes_run_the_same_vmc_as_one_process_of_four_devices(runs):
+    for name in ("vmc_process0", "vmc_process1", "vmc_single"):
+        assert runs[name]["rc"] == 0, f"{name}: {runs[name]['stderr'][-2000:]}"
+    names = ("vmc_process0", "vmc_process1", "vmc_single")
+    data0, data1, data4 = (json.loads(runs[n]["stdout"]) for n in names)
+    assert data0["params"]["devices"] == data4["params"]["devices"] == 4
+    tmp = runs["tmp"]
+    h2 = np.loadtxt(tmp / "vmc_two" / "history.csv", delimiter=",", skiprows=1)
+    h4 = np.loadtxt(tmp / "vmc_single" / "history.csv", delimiter=",", skiprows=1)
+    assert h2.shape == h4.shape == (20, 5)
+    rel = np.max(np.abs(h2[:, 1] - h4[:, 1]) / np.abs(h4[:, 1]))  # energy per site, every iteration
+    assert rel <= 1e-8, f"VMC energies, 2 processes x 2 devices vs 1 process x 4 devices: {rel}"
+    final = [d["metrics"]["energy_per_site"] for d in (data0, data1, data4)]
+    assert final[0] == final[1]  # both processes report the same numbers
+    assert abs(final[0]["value"] - final[2]["value"]) <= 1e-8 * abs(final[2]["value"])
+    # the physics: 20 iterations from a random RBM lie above the exact ground state (variational bound)
+    exact = data4["metrics"]["exact_energy_per_site"]["value"]
+    assert final[2]["value"] >= exact - 4 * final[2]["error"]
+    written = sorted(p.name for p in (tmp / "vmc_two").iterdir())
+    assert written == sorted(p.name for p in (tmp / "vmc_single").iterdir())
+
+
 def test_only_process_zero_writes(runs):
     if runs["process0"]["rc"] != 0 or runs["process1"]["rc"] != 0:
         pytest.skip("the two-process run failed; see the agreement test")
@@ -121,7 +154,8 @@ def test_only_process_zero_writes(runs):
     written = sorted(p.relative_to(tmp / "two").as_posix() for p in (tmp / "two").rglob("*"))
     single = sorted(p.relative_to(tmp / "single").as_posix() for p in (tmp / "single").rglob("*"))
     assert written == single and "result.json" in written  # one result, nothing from process 1
-    assert sorted(p.name for p in tmp.iterdir() if p.is_dir()) == ["single", "two"]  # no staging left
+    dirs = sorted(p.name for p in tmp.iterdir() if p.is_dir())
+    assert dirs == ["single", "two", "vmc_single", "vmc_two"]  # no staging left
 
 
 def test_busy_coordinator_port_is_one_line_exit_2(runs):

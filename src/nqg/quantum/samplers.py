@@ -15,7 +15,11 @@ accept with probability ``min(1, |psi(s')/psi(s)|^2) = min(1, exp(2 Re log_ratio
   identity otherwise. Both proposals are symmetric, so detailed balance holds with the plain
   Metropolis ratio.
 
-All chains advance in parallel (vmapped over the chain axis). Between stored samples each chain
+All chains advance in parallel (vmapped over the chain axis). **Random streams:** chain ``c`` draws
+from ``fold_in(key, c)`` (:func:`nqg.devices.stream_key`) with ``c`` its *global* index
+(``chain_index``), and sweep ``t`` of a call from ``fold_in(fold_in(key, c), t)``; so a chain's draws
+depend neither on how many chains there are nor on how they are split over devices
+(:class:`nqg.quantum.vmc.VMC` shards the chain axis). Between stored samples each chain
 makes ``sweep_size`` proposals (default N: one sweep, the thinning), and ``n_burn_in`` sweeps are
 discarded at the start of every call. Chains persist across calls (a VMC iteration continues
 the chains of the previous one). The reported acceptance counts every accepted proposal
@@ -30,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg.devices import stream_key
 from nqg.errors import NqgInputError
 from nqg.quantum.hilbert import SpinHilbert
 from nqg.quantum.models import NQSModel, flip_sites
@@ -116,14 +121,22 @@ class MetropolisSampler:
         """Random initial configurations, (n_chains, N)."""
         return self.hilbert.random_states(key, self.n_chains, dtype)
 
-    def sample(self, model: NQSModel, chains: jax.Array, key: jax.Array):
+    def sample(
+        self, model: NQSModel, chains: jax.Array, key: jax.Array, chain_index: jax.Array | None = None
+    ):
         """Run the chains: returns ``(samples (n_chains, n_per_chain, N), final chains, acceptance)``.
 
         ``model`` should be ``model.as_cached()`` of the variational model (done here if not).
+        ``chain_index``: the global indices of the rows of ``chains`` (default ``0, ..., n - 1``), from which
+        each chain's random stream is derived; a device holding a slice of the chains passes its slice.
         """
         cmodel = model.as_cached()
         n = self.hilbert.n_sites
-        n_ch = self.n_chains
+        n_ch = chains.shape[0]
+        if chain_index is None:
+            chain_index = jnp.arange(n_ch)
+        chain_keys = jax.vmap(lambda c: stream_key(key, c))(chain_index)  # (n_ch,) keys
+        real_dtype = jnp.real(chains).dtype
         sweep = self.n_sweep
         groups = self.rule.groups(n)
         tables = cmodel.flip_tables(groups) if hasattr(cmodel, "flip_tables") else None
@@ -149,12 +162,12 @@ class MetropolisSampler:
                 cache = jnp.where(move[:, None], new_cache, cache)
                 return (new_s, cache, acc + accept.astype(jnp.int32)), None
 
-            def run_steps(carry, key, n_steps):
-                k1, k2 = jax.random.split(key)
-                idx = jax.random.randint(k1, (n_steps, n_ch), 0, groups.shape[0])
-                u = jax.random.uniform(k2, (n_steps, n_ch), dtype=jnp.real(chains).dtype)
-                carry, _ = jax.lax.scan(mh_step, carry, (idx, u))
-                return carry
+            def draws(k, n_steps):  # one chain's proposals and uniforms for n_steps
+                k1, k2 = jax.random.split(k)
+                return (
+                    jax.random.randint(k1, (n_steps,), 0, groups.shape[0]),
+                    jax.random.uniform(k2, (n_steps,), dtype=real_dtype),
+                )
 
         else:
             caches = jax.vmap(cmodel.init_cache)(chains)
@@ -174,27 +187,31 @@ class MetropolisSampler:
                 )
                 return (new_s, cache, acc + accept.astype(jnp.int32)), None
 
-            def run_steps(carry, key, n_steps):
-                k1, k2 = jax.random.split(key)
-                sites = self.rule.proposals(k1, (n_steps, n_ch), n)
-                u = jax.random.uniform(k2, (n_steps, n_ch), dtype=jnp.real(chains).dtype)
-                carry, _ = jax.lax.scan(mh_step, carry, (sites, u))
-                return carry
+            def draws(k, n_steps):
+                k1, k2 = jax.random.split(k)
+                return (
+                    self.rule.proposals(k1, (n_steps,), n),
+                    jax.random.uniform(k2, (n_steps,), dtype=real_dtype),
+                )
+
+        def run_steps(carry, keys, n_steps):
+            """``n_steps`` proposals per chain; ``keys`` (n_ch,): this sweep's key of every chain."""
+            proposals, u = jax.vmap(lambda k: draws(k, n_steps))(keys)  # chain-major
+            carry, _ = jax.lax.scan(mh_step, carry, (jnp.swapaxes(proposals, 0, 1), jnp.swapaxes(u, 0, 1)))
+            return carry
 
         # one scan over burn-in + kept sweeps (a single compiled copy of the Metropolis step)
         n_keep = self.samples_per_chain
         n_total = self.burn_in + n_keep
-        carry = (chains, caches, jnp.zeros(n_ch, jnp.int32))
+        carry = (chains, caches, jnp.zeros_like(chains[:, 0], dtype=jnp.int32))  # varying like the chains
 
-        def one_sweep(carry, inp):
-            key, keep = inp
-            s, cache, acc = run_steps(carry, key, sweep)
-            acc = jnp.where(keep, acc, 0)  # acceptance counted on the kept sweeps only
+        def one_sweep(carry, t):
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(chain_keys)
+            s, cache, acc = run_steps(carry, keys, sweep)
+            acc = jnp.where(t >= self.burn_in, acc, 0)  # acceptance counted on the kept sweeps only
             return (s, cache, acc), s
 
-        keys = jax.random.split(key, n_total)
-        keep = jnp.arange(n_total) >= self.burn_in
-        (final, _, acc), samples = jax.lax.scan(one_sweep, carry, (keys, keep))
+        (final, _, acc), samples = jax.lax.scan(one_sweep, carry, jnp.arange(n_total))
         samples = samples[self.burn_in :]
         acceptance = jnp.sum(acc) / (n_ch * self.samples_per_chain * sweep)
         return jnp.swapaxes(samples, 0, 1), final, acceptance
@@ -240,9 +257,17 @@ class ExactSampler:
         lp = 2.0 * jnp.real(model.log_psi(states))
         return states, jax.nn.softmax(lp)
 
-    def sample(self, model: NQSModel, chains: jax.Array, key: jax.Array):
+    def sample(
+        self, model: NQSModel, chains: jax.Array, key: jax.Array, chain_index: jax.Array | None = None
+    ):
+        """Independent draws: chain ``c`` (global index, see :class:`MetropolisSampler`) from
+        ``fold_in(key, c)``; returns ``(samples (n_chains, n_per_chain, N), last samples, 1)``."""
         states = jnp.asarray(self.hilbert.all_states(np.int8)).astype(chains.dtype)
         lp = 2.0 * jnp.real(model.log_psi(states))
-        idx = jax.random.categorical(key, lp, shape=(self.n_chains, self.samples_per_chain))
+        if chain_index is None:
+            chain_index = jnp.arange(chains.shape[0])
+        idx = jax.vmap(
+            lambda c: jax.random.categorical(stream_key(key, c), lp, shape=(self.samples_per_chain,))
+        )(chain_index)
         samples = states[idx]
         return samples, samples[:, -1], jnp.asarray(1.0, chains.dtype)
