@@ -177,7 +177,8 @@ def test_cli_dbm_exact_and_bad_input(tmp_path):
         ["--exact", "--hamiltonian", "ising"],
         ["--exact", "--lattice", "hexagon"],
         ["--exact", "--steps", "0"],
-        ["--hamiltonian", "heisenberg", "--samples", "100"],  # complex units: exact only
+        ["--hamiltonian", "heisenberg", "--samples", "1"],  # too few samples (heisenberg is sampled now)
+        ["--hamiltonian", "heisenberg", "--samples", "100", "--size", "3x3", "--lattice", "square"],  # odd
         ["--exact", "--hamiltonian", "heisenberg", "--size", "5"],  # odd ring: not bipartite
     )
     for bad in bad_cases:

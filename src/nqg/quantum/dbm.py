@@ -45,7 +45,54 @@ visible spins. Block Gibbs sampling alternates ``(h, h') | (s, d, d')`` (indepen
 ``P(h_j = 1) = sigmoid(2 theta_j)``) and ``(s, d, d') | (h, h')`` (independent too: ``s`` feels both
 replicas' hidden units, ``2 a + W (h + h')``; each ``d`` feels its own). The energy is the mean of
 ``E_loc(s, d) = sum_s' <s|H|s'> Psi(s', d) / Psi(s, d)`` over both replicas, which is unbiased because
-``E[Psi(s', d) / Psi(s, d) | s] = Psi(s') / Psi(s)`` for ``d ~ Psi(s, d) / Psi(s)``.
+``E[Psi(s', d) / Psi(s, d) | s] = Psi(s') / Psi(s)`` for ``d ~ Psi(s, d) / Psi(s)``, provided
+``Psi(s, d) > 0`` wherever ``Psi(s', d) != 0`` (true for the TFIM machine: every ``Psi(s, d) > 0``).
+
+**Sampling the Heisenberg machine.** The constraint units are complex, so ``Psi(s, d, h)`` is no
+probability; but summed over its four hidden units a bond event is a *real, non-negative* gate (checked
+from the machine's weights by :func:`heisenberg_world_lines`). With ``x = dtau J``, the Marshall-rotated
+bond ``h_b = (J/4)(ZZ - XX - YY) = J/4 - (J/2) e_b``, where ``e_b`` has matrix elements 1 on
+antiparallel -> same and antiparallel -> exchanged and 0 elsewhere (``e_b^2 = 2 e_b``), so
+
+    G_b = e^{-x h_b} = W_v 1 + W_x e_b,   W_v = e^{-x/4},   W_x = e^{-x/4} (e^x - 1) / 2 = e^{x/4} sinh(x/2):
+
+parallel -> parallel ``W_v``, antiparallel stay ``W_v + W_x = e^{x/4} cosh(x/2)``, exchange ``W_x``, and 0 on
+every S^z-violating transition (what ``cos(pi Delta/4) cos(pi Delta/8)`` enforces). Every weight is a
+sum of two non-negative graph weights: the *vertical* graph (``old_i - new_i``, ``old_j - new_j``: equal
+spins) and the *exchange* graph (``old_i - old_j``, ``new_i - new_j``: opposite spins). Two replicas of the
+deep layer share the visible spins, ``|Psi(s)|^2 = sum_{d1, d2} Psi(s, d1) Psi(s, d2)``: one path of
+``2M`` Trotter steps from ``|+>`` through ``d1`` to ``s`` and back through ``d2`` to ``|+>``, with weight
+
+    Z = sum_{s, d1, d2} prod_events G(old, new) = sum_G W_v^{n_v(G)} W_x^{n_x(G)} 2^{C(G)},
+
+where ``C(G)`` counts the connected components of the graph: closed loops and open strings whose two ends
+are initial spins (``<+|s> = 1`` for both values, so a string, like a loop, has 2 spin states; on a
+bipartite lattice a loop crosses an even number of exchange edges, so no component is frustrated).
+
+*The update* (Swendsen-Wang for loops, the Edwards-Sokal joint ``P(s, G) ~ W(G) Delta(s, G)``): given the
+spins, each event takes a graph compatible with it by heat bath (parallel: vertical; exchanged: exchange;
+antiparallel stay: exchange with probability ``W_x / (W_v + W_x) = tanh(x/2)``); given the graph, each
+component is flipped with probability 1/2. Both steps are exact conditionals of the joint, so
+``Psi(s, d1) Psi(s, d2)`` is stationary; every move keeps ``Delta = 0`` at every event (flipping a whole
+component preserves every equal/opposite relation). The graph plays the part of the TFIM's sampled hidden
+units (the auxiliary variable of a two-block Gibbs sampler); the machine's own hidden units, complex ones
+included, are summed exactly per event. Strings end at free boundaries, so all S^z sectors are visited.
+
+*The energy* is measured at the visible slice without ratios of amplitudes (the TFIM-style
+``E_loc(s, d) = sum_s' H_ss' Psi(s', d) / Psi(s, d)`` is **biased** here: ``Psi(s', d) = 0`` for an exchange
+``s'`` unless the bond's event is the last of both sites, so ``Psi(s', .)`` is not supported where
+``Psi(s, .)`` is; :func:`heisenberg_local_energy` keeps it as the negative control). Instead,
+``<psi|e_b|psi> / <psi|psi> = Z[e_b at the visible slice] / Z = E_G[2^{C(G + e_b) - C(G)}]``: inserting
+``e_b`` cuts the components through ``s_i`` and ``s_j`` and reconnects them horizontally. Orient every
+component upward in time on sublattice A and downward on B (consistent at both graphs of an event); the
+component through ``s_i`` (A) then passes upward, the one through ``s_j`` (B) downward, and
+
+* ``i, j`` on one component (loop or string): it splits in two, ``2^{+1}``;
+* on two components of which at least one is a loop: they join, ``2^{-1}``;
+* on two strings: the four half-strings reconnect into two strings, ``2^0``.
+
+So ``E = sum_b J (1/4 - (1/2) 2^{Delta C_b})`` (:func:`loop_energy`) is an exact, bounded estimator of the
+energy of the Trotter state (tested against the dense product for ``N <= 14``).
 
 **Trotter error.** ``e^{dtau X} e^{dtau Y} = e^{dtau (X + Y) + (dtau^2 / 2) [X, Y] + ...}``: the first
 correction is anti-Hermitian, and its expectation in the real ground state vanishes, so the energy of the
@@ -274,7 +321,8 @@ def heisenberg_dbm(lattice: Lattice, dtau: float, n_steps: int, J: float = 1.0) 
     ``2 cos(pi Delta/4)`` and ``2 cos(pi Delta/8)`` with ``Delta = s'_i + s'_j - s_i - s_j``:
     ``cos(pi Delta/4) cos(pi Delta/8) = delta_{Delta,0}`` for ``Delta`` in ``{0, +-2, +-4}`` enforces
     S^z conservation. Constant per bond: ``c0 + log(1/4)`` plus the Ising units' own.
-    The complex constraint units make ``Psi(s, d)`` complex: the machine is exact but not sampled here.
+    The complex constraint units make ``Psi(s, d, h)`` complex; summed over each event's hidden units the
+    weight is real and non-negative, and :func:`sample_heisenberg_energy` samples it with loop moves.
     """
     from nqg.quantum.operators import Heisenberg
 
@@ -355,18 +403,7 @@ def step_log_amplitudes(dbm: TrotterDBM) -> tuple[np.ndarray, list[np.ndarray]]:
             record()
             step = event.step
         k = len(event.sites)
-        configs = SpinHilbert(k).all_states(np.float64)  # tensor index order of k sites
-        changed = np.array([o != w for o, w in zip(event.old, event.new, strict=True)], bool)
-        units = list(event.units)
-        new_rows = [v for v, c in zip(event.new, changed, strict=True) if c]
-        gate = np.zeros((len(configs), len(configs)), dtype)
-        for a_out, s_new in enumerate(configs):
-            for a_in, s_old in enumerate(configs):
-                if np.any(s_new[~changed] != s_old[~changed]):
-                    continue  # a site the factor leaves diagonal keeps its spin
-                fields = b[units] + s_old @ weights[list(event.old)][:, units]
-                fields = fields + s_new[changed] @ weights[new_rows][:, units]
-                gate[a_out, a_in] = np.prod(2.0 * np.cosh(fields)) * np.exp(s_new[changed] @ biases[new_rows])
+        gate = _event_gate(event, weights, biases, b)
         axes = list(event.sites)
         moved = gate @ np.moveaxis(psi, axes, range(k)).reshape(2**k, -1)
         psi = np.moveaxis(moved.reshape((2,) * n), range(k), axes)
@@ -376,6 +413,27 @@ def step_log_amplitudes(dbm: TrotterDBM) -> tuple[np.ndarray, list[np.ndarray]]:
     record()
     out[-1] = out[-1] + float(np.real(mach.log_const))
     return states, out
+
+
+def _event_gate(event: TrotterEvent, weights: np.ndarray, biases: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The Trotter factor of one event with its hidden units summed:
+    ``gate[new, old] = prod_{j in units} 2 cosh(b_j + sum_v w_vj s_v) * exp(bias . s_new)``, indices in the
+    order of ``SpinHilbert(k).all_states()`` for the event's ``k`` sites (``weights``/``biases``: rows
+    visible then deep)."""
+    k = len(event.sites)
+    configs = SpinHilbert(k).all_states(np.float64)  # tensor index order of k sites
+    changed = np.array([o != w for o, w in zip(event.old, event.new, strict=True)], bool)
+    units = list(event.units)
+    new_rows = [v for v, c in zip(event.new, changed, strict=True) if c]
+    gate = np.zeros((len(configs), len(configs)), np.result_type(weights, np.float64))
+    for a_out, s_new in enumerate(configs):
+        for a_in, s_old in enumerate(configs):
+            if np.any(s_new[~changed] != s_old[~changed]):
+                continue  # a site the factor leaves diagonal keeps its spin
+            fields = b[units] + s_old @ weights[list(event.old)][:, units]
+            fields = fields + s_new[changed] @ weights[new_rows][:, units]
+            gate[a_out, a_in] = np.prod(2.0 * np.cosh(fields)) * np.exp(s_new[changed] @ biases[new_rows])
+    return gate
 
 
 def trotter_product(dbm: TrotterDBM) -> np.ndarray:
@@ -475,6 +533,7 @@ class DBMSamples:
     energy_error: float
     tau: float
     rhat: float
+    diagonal_energy: np.ndarray | None = None  # (chains, samples): sum_b J_b/4 s_i s_j (Heisenberg sampler)
 
 
 def sample_energy(
@@ -486,11 +545,15 @@ def sample_energy(
     n_burn_in: int = 200,
     thin: int = 2,
 ) -> DBMSamples:
-    """Energy of the DBM state by two-replica block Gibbs sampling (``n_chains * n_samples`` samples)."""
-    if n_chains < 2 or n_samples < 2 or thin < 1 or n_burn_in < 0:
-        raise NqgInputError(
-            f"need n_chains >= 2, n_samples >= 2, thin >= 1, n_burn_in >= 0; got {n_chains}, {n_samples}, "
-            f"{thin}, {n_burn_in}"
+    """Energy of the DBM state (``n_chains * n_samples`` samples, one every ``thin`` sweeps): two-replica
+    block Gibbs for the TFIM machine, the two-replica loop sampler (:func:`sample_heisenberg_energy`,
+    its loop estimator) for the Heisenberg machine."""
+    _check_sampling(n_chains, n_samples, n_burn_in, thin)
+    from nqg.quantum.operators import Heisenberg
+
+    if isinstance(dbm.hamiltonian, Heisenberg):
+        return sample_heisenberg_energy(
+            dbm, key, n_chains=n_chains, n_samples=n_samples, n_burn_in=n_burn_in, thin=thin
         )
     mach, ham = dbm.machine, dbm.hamiltonian
     dtype = mach.W.dtype
@@ -509,24 +572,265 @@ def sample_energy(
 
     @jax.jit
     def run(state, key):
-        def sweeps(st, k, count):
-            return jax.lax.fori_loop(
-                0, count, lambda i, x: gibbs_sweep(mach, x, jax.random.fold_in(k, i)), st
-            )
-
-        k_burn, k_keep = jax.random.split(key)
-        state = sweeps(state, k_burn, n_burn_in)
-
-        def body(st, k):
-            st = sweeps(st, k, thin)
+        # one scan over every sweep (burn-in included), measuring after each and keeping every thin-th:
+        # a single copy of the sweep in the compiled program
+        def body(st, t):
+            st = gibbs_sweep(mach, st, jax.random.fold_in(key, t))
             return st, 0.5 * (e_loc(st.s, st.d1) + e_loc(st.s, st.d2))
 
-        _, series = jax.lax.scan(body, state, jax.random.split(k_keep, n_samples))
-        return series.T  # (chains, samples)
+        _, series = jax.lax.scan(body, state, jnp.arange(n_burn_in + n_samples * thin))
+        return series[n_burn_in + thin - 1 :: thin].T  # (chains, samples)
 
     series = np.asarray(run(state, k_run))
     est = estimate(series)
     return DBMSamples(series, float(est.mean), float(est.error), float(est.tau), float(est.rhat))
+
+
+def _check_sampling(n_chains: int, n_samples: int, n_burn_in: int, thin: int) -> None:
+    if n_chains < 2 or n_samples < 2 or thin < 1 or n_burn_in < 0:
+        raise NqgInputError(
+            f"need n_chains >= 2, n_samples >= 2, thin >= 1, n_burn_in >= 0; got {n_chains}, {n_samples}, "
+            f"{thin}, {n_burn_in}"
+        )
+
+
+# ---------------------------------------------------------------------- Heisenberg: loop sampling
+
+
+@dataclass(frozen=True)
+class HeisenbergWorldLines:
+    """The two-replica world-line graph of a Heisenberg Trotter DBM (see :func:`heisenberg_world_lines`).
+
+    Vertices: ``0..N-1`` the shared visible spins, ``N + k`` deep unit ``k`` of replica 1,
+    ``N + D + k`` deep unit ``k`` of replica 2. ``corners[e] = (old_i, old_j, new_i, new_j)`` for every
+    bond event of both replicas; ``p_exchange_graph[e] = W_x / (W_v + W_x)`` is the probability of the
+    exchange graph on an antiparallel, non-exchanging event; ``ends`` the ``2N`` initial (``|+>``) spins;
+    ``site`` the lattice site of every vertex; ``bonds``/``couplings`` the Hamiltonian's bonds.
+    """
+
+    n_sites: int
+    n_vertices: int
+    corners: np.ndarray
+    p_exchange_graph: np.ndarray
+    ends: np.ndarray
+    site: np.ndarray
+    bonds: np.ndarray
+    couplings: np.ndarray
+    vertical_weight: np.ndarray  # W_v per event (replica 1), from the machine
+    exchange_weight: np.ndarray  # W_x per event (replica 1), from the machine
+
+
+def heisenberg_world_lines(dbm: TrotterDBM, rtol: float | None = None) -> HeisenbergWorldLines:
+    """Read the world-line (loop) structure off the machine itself.
+
+    Every event's hidden units (Ising unit, mediator, both constraint units) are summed into its 4 x 4
+    gate (:func:`_event_gate`), and the gate is checked to have the loop form
+    ``gate = W_v 1 + W_x e`` (``e``: 1 on antiparallel stay and antiparallel exchange, 0 elsewhere),
+    i.e. ``g(parallel) = W_v``, ``g(exchange) = W_x``, ``g(antiparallel stay) = W_v + W_x``, zero on every
+    S^z-violating transition, and real non-negative. Raises otherwise (e.g. a machine edited by VMC)."""
+    from nqg.quantum.operators import Heisenberg
+
+    ham = dbm.hamiltonian
+    if not isinstance(ham, Heisenberg):
+        raise NqgInputError("the loop sampler is for the Heisenberg DBM (use the TFIM's block Gibbs)")
+    if ham.J2 != 0.0:
+        raise NqgInputError(f"the Heisenberg DBM has nearest-neighbour bonds only, got J2 = {ham.J2}")
+    mach = dbm.machine
+    n, n_deep = dbm.n_sites, mach.n_deep
+    if rtol is None:  # cos(pi/2) of the constraint units is zero to rounding: ~1e-16 (x64), ~1e-8 (x32)
+        rtol = max(1e-9, 1e3 * float(np.finfo(np.real(np.asarray(mach.W)).dtype).eps))
+    weights = np.concatenate([np.asarray(mach.W), np.asarray(mach.V)])
+    biases = np.concatenate([np.asarray(mach.a), np.asarray(mach.c)])
+    b = np.asarray(mach.b)
+    # SpinHilbert(2) order: 0 = (+,+), 1 = (+,-), 2 = (-,+), 3 = (-,-); gate[new, old]
+    parallel, stay, exchange = [(0, 0), (3, 3)], [(1, 1), (2, 2)], [(1, 2), (2, 1)]
+    w_v, w_x, corners1 = [], [], []
+    for event in dbm.events:
+        if len(event.sites) != 2 or set(event.old) & set(event.new):
+            raise NqgInputError("the loop sampler needs two-site events that renew both spins")
+        gate = _event_gate(event, weights, biases, b)
+        scale = np.max(np.abs(gate))
+        g = {key: gate[key] for key in parallel + stay + exchange}
+        allowed = np.zeros((4, 4), bool)
+        for key in g:
+            allowed[key] = True
+        vals = np.array(list(g.values()))
+        if (
+            np.max(np.abs(gate[~allowed])) > rtol * scale
+            or np.max(np.abs(np.imag(vals))) > rtol * scale
+            or np.min(np.real(vals)) < 0
+        ):
+            raise NqgInputError("an event's gate is not a non-negative S^z-conserving bond propagator")
+        g = {key: float(np.real(v)) for key, v in g.items()}
+        wv, wx = g[parallel[0]], g[exchange[0]]
+        same = [g[k] for k in parallel] + [g[k] - wv for k in stay] + [g[k] for k in exchange]
+        ref = [wv, wv, wx, wx, wx, wx]
+        if not np.allclose(same, ref, rtol=rtol, atol=rtol * scale):
+            raise NqgInputError("an event's gate is not of the loop form W_v 1 + W_x e")
+        w_v.append(wv)
+        w_x.append(wx)
+        corners1.append((*event.old, *event.new))
+    corners1 = np.asarray(corners1, np.int64)
+    corners2 = np.where(corners1 >= n, corners1 + n_deep, corners1)  # replica 2: its own deep units
+    w_v, w_x = np.asarray(w_v), np.asarray(w_x)
+    p_x = np.tile(w_x / (w_v + w_x), 2)
+    initial = np.asarray(dbm.initial, np.int64)
+    ends = np.concatenate([initial, np.where(initial >= n, initial + n_deep, initial)])
+    site = np.full(n + 2 * n_deep, -1, np.int64)
+    site[:n] = np.arange(n)
+    for corners in (corners1, corners2):
+        for e, event in enumerate(dbm.events):
+            site[corners[e]] = np.array(event.sites * 2)
+    if np.any(site < 0):
+        raise NqgInputError("some deep units belong to no bond event")
+    return HeisenbergWorldLines(
+        n,
+        n + 2 * n_deep,
+        np.concatenate([corners1, corners2]),
+        p_x,
+        ends,
+        site,
+        np.asarray(ham.bonds, np.int64),
+        np.asarray(ham.couplings, float),
+        w_v,
+        w_x,
+    )
+
+
+def loop_graph(wl: HeisenbergWorldLines, spins, uniforms):
+    """Sample the graph given the spins (one chain) from one uniform number per event: the edges
+    ``(src, dst)``, two per event.
+
+    Vertical graph: ``old_i - new_i``, ``old_j - new_j`` (spins equal along an edge); exchange graph:
+    ``old_i - old_j``, ``new_i - new_j`` (spins opposite). Parallel events take the vertical graph,
+    exchanging events the exchange graph, antiparallel staying events the exchange graph with probability
+    ``W_x / (W_v + W_x)`` (heat bath for ``W(s) = sum_G W(G) Delta(s, G)``)."""
+    corners = jnp.asarray(wl.corners)
+    c = spins[corners]
+    parallel = c[:, 0] == c[:, 1]
+    exchanged = c[:, 0] != c[:, 2]
+    cross = exchanged | (~parallel & (uniforms < jnp.asarray(wl.p_exchange_graph, uniforms.dtype)))
+    src = jnp.concatenate([corners[:, 0], jnp.where(cross, corners[:, 2], corners[:, 1])])
+    dst = jnp.concatenate([jnp.where(cross, corners[:, 1], corners[:, 2]), corners[:, 3]])
+    return src, dst
+
+
+def connected_components(src, dst, n_vertices: int):
+    """Label of the connected component of every vertex (its smallest vertex index): hooking by
+    scatter-min along the edges and at the current roots, then pointer jumping, until nothing changes
+    (at the fixed point every edge joins equal labels and every label is its own root)."""
+
+    def body(state):
+        label, _ = state
+        ls, ld = label[src], label[dst]
+        m = jnp.minimum(ls, ld)
+        new = label.at[src].min(m).at[dst].min(m).at[ls].min(m).at[ld].min(m)
+        new = new[new]
+        new = new[new]
+        return new, jnp.any(new != label)
+
+    label, _ = jax.lax.while_loop(lambda st: st[1], body, (jnp.arange(n_vertices), jnp.asarray(True)))
+    return label
+
+
+def loop_bond_estimator(wl: HeisenbergWorldLines, label):
+    """``2^(C(G + e_b) - C(G))`` for every Hamiltonian bond ``b = (i, j)`` inserted at the visible slice:
+    2 if ``i, j`` lie on one component, 1 if on two strings, 1/2 otherwise (module docstring)."""
+    ends = jnp.asarray(wl.ends)
+    is_string = jnp.zeros(wl.n_vertices, bool).at[label[ends]].set(True)
+    bonds = jnp.asarray(wl.bonds)
+    li, lj = label[bonds[:, 0]], label[bonds[:, 1]]
+    return jnp.where(li == lj, 2.0, jnp.where(is_string[li] & is_string[lj], 1.0, 0.5))
+
+
+def loop_energy(wl: HeisenbergWorldLines, label, dtype=jnp.float64):
+    """``E = sum_b J_b (1/4 - (1/2) 2^(Delta C_b))``: the loop estimator of ``<psi|H|psi> / <psi|psi>``."""
+    e_b = loop_bond_estimator(wl, label).astype(dtype)
+    return jnp.sum(jnp.asarray(wl.couplings, dtype) * (0.25 - 0.5 * e_b))
+
+
+def diagonal_energy(wl: HeisenbergWorldLines, spins):
+    """``sum_b (J_b / 4) s_i s_j`` of the visible spins: the diagonal part of ``H``."""
+    bonds = jnp.asarray(wl.bonds)
+    return jnp.sum(jnp.asarray(wl.couplings, spins.dtype) * 0.25 * spins[bonds[:, 0]] * spins[bonds[:, 1]])
+
+
+def heisenberg_local_energy(machine: DeepBoltzmannMachine, ham, s, d):
+    """The TFIM-style local energy ``E_loc(s, d) = sum_s' H_ss' Psi(s', d) / Psi(s, d)`` for one replica.
+
+    **Biased** for this machine (kept as the negative control): ``Psi(s', d)`` vanishes for an exchange
+    ``s' = P_ij s`` unless the bond's event is the last one of both sites, so ``Psi(s', .)`` is not
+    supported where ``Psi(s, .)`` is and ``E[Psi(s', d) / Psi(s, d) | s] != Psi(s') / Psi(s)``."""
+    bonds = jnp.asarray(ham.bonds)
+    si, sj = s[bonds[:, 0]], s[bonds[:, 1]]
+    base = machine.log_psi_joint(s, d)
+    swapped = jax.vmap(lambda i, j: s.at[i].set(s[j]).at[j].set(s[i]))(bonds[:, 0], bonds[:, 1])
+    ratio = jnp.real(jnp.exp(jax.vmap(lambda x: machine.log_psi_joint(x, d))(swapped) - base))
+    coupl = jnp.asarray(ham.couplings)
+    exch = jnp.asarray(ham.exchange)
+    return jnp.sum(0.25 * coupl * si * sj) + jnp.sum(jnp.where(si != sj, exch * ratio, 0.0))
+
+
+def sample_heisenberg_energy(
+    dbm: TrotterDBM,
+    key: jax.Array,
+    *,
+    n_chains: int = 32,
+    n_samples: int = 400,
+    n_burn_in: int = 100,
+    thin: int = 1,
+    estimator: str = "loop",
+) -> DBMSamples:
+    """Energy of the Heisenberg DBM state by two-replica loop sampling (module docstring, "Sampling the
+    Heisenberg machine"). ``estimator``: ``"loop"`` (exact, the default) or ``"local"`` (the TFIM-style
+    ``E_loc(s, d)``, biased: the negative control). The series of the diagonal part
+    ``sum_b J_b/4 s_i s_j`` of the visible spins comes back as ``diagonal_energy`` (a check on the spins
+    themselves: the loop estimator reads only the graph)."""
+    _check_sampling(n_chains, n_samples, n_burn_in, thin)
+    if estimator not in ("loop", "local"):
+        raise NqgInputError(f"estimator must be loop or local, got {estimator!r}")
+    wl = heisenberg_world_lines(dbm)
+    mach, ham = dbm.machine, dbm.hamiltonian
+    dtype = np.empty(0, mach.W.dtype).real.dtype  # float64, or float32 for a complex64 machine
+    n, n_deep = dbm.n_sites, mach.n_deep
+    site = np.asarray(wl.site)
+    n_events = wl.corners.shape[0]
+
+    def sweep(spins, k):  # one draw of uniforms per sweep: graph choices, then one coin per component
+        u = jax.random.uniform(k, (n_events + wl.n_vertices,), dtype=dtype)
+        src, dst = loop_graph(wl, spins, u[:n_events])
+        label = connected_components(src, dst, wl.n_vertices)
+        return jnp.where(u[n_events:][label] < 0.5, -spins, spins), label
+
+    def measure(spins, label):
+        diag = diagonal_energy(wl, spins)
+        if estimator == "loop":
+            return jnp.stack([loop_energy(wl, label, dtype), diag])
+        s, d1, d2 = spins[:n], spins[n : n + n_deep], spins[n + n_deep :]
+        local = heisenberg_local_energy(mach, ham, s, d1) + heisenberg_local_energy(mach, ham, s, d2)
+        return jnp.stack([0.5 * local.astype(dtype), diag])
+
+    def chain_run(k):
+        k_init, k_sweeps = jax.random.split(k)
+        # straight world lines (every event parallel or antiparallel-stay): an allowed start
+        spins = jnp.where(jax.random.bernoulli(k_init, 0.5, (n,)), 1.0, -1.0).astype(dtype)[site]
+
+        def body(x, t):
+            x, label = sweep(x, jax.random.fold_in(k_sweeps, t))
+            # the graph that produced x is compatible with x, and the loop estimator uses it
+            return x, measure(x, label)
+
+        _, series = jax.lax.scan(body, spins, jnp.arange(n_burn_in + n_samples * thin))
+        return series[n_burn_in + thin - 1 :: thin]
+
+    @jax.jit
+    def run(key):  # chain c draws from fold_in(key, c): the same chain whatever the number of chains
+        return jax.vmap(lambda c: chain_run(jax.random.fold_in(key, c)))(jnp.arange(n_chains))
+
+    both = np.asarray(run(key))  # (chains, samples, 2)
+    series, diag = both[..., 0], both[..., 1]
+    est = estimate(series)
+    return DBMSamples(series, float(est.mean), float(est.error), float(est.tau), float(est.rhat), diag)
 
 
 def fit_trotter_order(dtaus, energies, e_exact) -> tuple[float, float]:
