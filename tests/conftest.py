@@ -53,7 +53,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 def run_on_devices(script: str, n_devices: int = 4, timeout_s: float = 900) -> dict:
     """Run the Python ``script`` in a fresh interpreter that sees ``n_devices`` CPU devices and return the
-    JSON object it prints on its last line of stdout.
+    JSON object it prints on its last line of stdout (after an optional ``RESULT `` prefix).
 
     JAX takes its device count from ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` when it is first
     imported, so multi-device work cannot run in the pytest process itself (one device).
@@ -68,7 +68,8 @@ def run_on_devices(script: str, n_devices: int = 4, timeout_s: float = 900) -> d
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout_s
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    last = proc.stdout.strip().splitlines()[-1]
+    return json.loads(last.removeprefix("RESULT "))
 
 
 @pytest.fixture(scope="session")

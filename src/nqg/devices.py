@@ -55,6 +55,7 @@ __all__ = [
     "padded_length",
     "process_count",
     "process_index",
+    "resolve_device_count",
     "set_device_count",
     "shard_leading_axis",
     "sharded_map",
@@ -94,6 +95,20 @@ def set_device_count(n: int | None) -> None:
 def device_count() -> int:
     """Number of devices nqg shards over: the :func:`set_device_count` choice, else all visible ones."""
     return _requested if _requested is not None else visible_device_count()
+
+
+def resolve_device_count(n_devices: int | None = None) -> int:
+    """The device count a computation asked for with ``n_devices`` (``None``: :func:`device_count`).
+
+    Raises :class:`NqgInputError` unless it is an integer between 1 and :func:`visible_device_count`.
+    """
+    visible = visible_device_count()
+    n = device_count() if n_devices is None else n_devices
+    if isinstance(n, bool) or int(n) != n or not 1 <= int(n) <= visible:
+        raise NqgInputError(
+            f"n_devices must be an integer between 1 and the {visible} visible device(s), got {n}"
+        )
+    return int(n)
 
 
 def mesh(n_devices: int | None = None) -> Mesh:

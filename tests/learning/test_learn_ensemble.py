@@ -24,11 +24,15 @@ from nqg.learning.ensemble import (
     RegressionNet,
     UserPotential,
     continuum_temperature,
+    learner_key_words,
+    learner_noise,
     multiplicative_moments_quadratic,
+    normal_quantile,
     potential_from_name,
     quadratic,
     simulate,
     stationary_variance_quadratic,
+    threefry2x32,
 )
 
 N = 40_000
@@ -145,6 +149,89 @@ def test_network_learners_learn_the_teacher():
     q = simulate(net, q0, jax.random.key(6), learning_rate=0.1, steps=300).q
     after = np.asarray(net.population_loss(q))
     assert np.median(after) < 0.2 * np.median(before)
+
+
+# ------------------------------------------------------------------------------------ random streams
+def test_step_noise_is_the_threefry_cipher_at_fold_in_of_the_learner_key():
+    """Layout: learner i, step n, component c -> threefry2x32(stream_key(key, i); c, n); c = 0 is fold_in."""
+    from jax.extend.random import threefry_2x32
+
+    key = jax.random.key(11)
+    idx = jnp.array([0, 1, 5, 123456], dtype=jnp.uint32)
+    k0, k1 = learner_key_words(key, idx)
+    for step in (0, 1, 7, 2**31 + 5):
+        for comp in (0, 3):
+            c = jnp.full(idx.shape, comp, jnp.uint32)
+            n = jnp.full(idx.shape, step, jnp.uint32)
+            mine = threefry2x32(k0, k1, c, n)
+            ref = threefry_2x32(jnp.stack([k0, k1]), jnp.stack([c, n]))
+            np.testing.assert_array_equal(np.asarray(mine), np.asarray(ref))
+        folded = jax.vmap(
+            lambda i, s=step: jax.random.key_data(jax.random.fold_in(jax.random.fold_in(key, i), s))
+        )
+        hi, lo = threefry2x32(k0, k1, jnp.zeros_like(k0), jnp.full(idx.shape, step, jnp.uint32))
+        np.testing.assert_array_equal(np.asarray(folded(idx)), np.stack([hi, lo], axis=1))
+
+
+def test_normal_quantile_against_scipy_ndtri():
+    """AS241 against Cephes' ndtri (independent code) from p = 1e-300 to 1 - 1e-16: relative error ~1e-15."""
+    from scipy.special import ndtri
+
+    p = np.concatenate(
+        [np.linspace(0, 1, 200_001)[1:-1], np.logspace(-300, -1, 3000), 1 - np.logspace(-16, -1, 3000)]
+    )
+    z = np.asarray(normal_quantile(jnp.asarray(p)))
+    ref = ndtri(p)
+    assert np.max(np.abs(z - ref) / np.maximum(np.abs(ref), 1e-300)) < 5e-15
+    p32 = np.linspace(0, 1, 20_001, dtype=np.float32)[1:-1]  # float32: the same function to its precision
+    z32 = np.asarray(normal_quantile(jnp.asarray(p32)))
+    assert z32.dtype == np.float32
+    assert np.max(np.abs(z32 - ndtri(p32.astype(np.float64)))) < 1e-5
+
+
+def test_step_noise_is_independent_standard_normal():
+    """100 steps x 2000 learners x 2 components: moments, KS distance and correlations within 4-5 SE."""
+    from scipy import stats
+
+    n, steps = 2000, 100
+    k0, k1 = learner_key_words(jax.random.key(12), jnp.arange(n, dtype=jnp.uint32))
+    draw = jax.jit(jax.vmap(lambda t: learner_noise(k0, k1, t, (2,), jnp.float64)))
+    z = np.asarray(draw(jnp.arange(steps, dtype=jnp.uint32)))  # (T, n, 2)
+    x = z.ravel()
+    m = x.size
+    assert abs(x.mean()) < 4 / np.sqrt(m)
+    assert abs(x.var() - 1) < 4 * np.sqrt(2 / m)
+    assert abs(np.mean(x**4) - 3) < 4 * np.sqrt(96 / m)  # Var(z^4) = 105 - 9
+    assert stats.kstest(x, "norm").pvalue > 1e-3
+    pairs = {
+        "consecutive steps": (z[1:, :, 0], z[:-1, :, 0]),
+        "neighbouring learners": (z[:, 1:, 0], z[:, :-1, 0]),
+        "two components": (z[:, :, 0], z[:, :, 1]),
+    }
+    for name, (u, v) in pairs.items():
+        assert abs(np.mean(u * v)) < 4.5 / np.sqrt(u.size), name
+    # float32: the same stream with 23 of the bits: |dz| <= du / phi(z), du <= 2^-23
+    z32 = np.asarray(learner_noise(k0, k1, 0, (2,), jnp.float32))
+    bound = 2.0**-23 * np.sqrt(2 * np.pi) * np.exp(z[0] ** 2 / 2) + 1e-6 * (1 + np.abs(z[0]))
+    assert z32.dtype == np.float32 and np.all(np.abs(z32 - z[0]) <= bound)
+
+
+def test_learner_trajectory_depends_on_its_index_only():
+    """Learner i's final state is the same in an ensemble of 7 or of 50, and for any record_every."""
+    kw = {"learning_rate": 0.3, "steps": 40}
+    learner = MultiplicativeNoise(quadratic(1.0), 0.5, 2, additive=1.0)
+    q0 = jnp.linspace(-1.0, 1.0, 50)
+    big = simulate(learner, q0, jax.random.key(13), record_every=8, **kw).q
+    small = simulate(learner, q0[:7], jax.random.key(13), **kw).q
+    np.testing.assert_array_equal(np.asarray(small), np.asarray(big)[:7])
+    other = simulate(learner, q0[:7], jax.random.key(14), **kw).q  # negative control: another key
+    assert np.min(np.abs(np.asarray(other) - np.asarray(small))) > 1e-6
+    net = RegressionNet(width=2, noise=0.1, batch=3)
+    qn = net.init(jax.random.key(15), 9)
+    np.testing.assert_array_equal(np.asarray(net.init(jax.random.key(15), 4)), np.asarray(qn)[:4])
+    a = simulate(net, qn, jax.random.key(16), learning_rate=0.3, steps=10).q
+    b = simulate(net, qn[:4], jax.random.key(16), learning_rate=0.3, steps=10).q
+    np.testing.assert_array_equal(np.asarray(b), np.asarray(a)[:4])
 
 
 # ------------------------------------------------------------------------------------ density estimators

@@ -95,9 +95,10 @@ def sgd_ensemble_result(potential, curvature, noise, lr, batch, learners, steps,
     import numpy as np
 
     from nqg.errors import TrainingDivergedError
-    from nqg.learning.density import histogram_density
     from nqg.learning.ensemble import (
         AdditiveNoise,
+        ensemble_histogram,
+        ensemble_moments,
         hbar_eff,
         potential_from_name,
         simulate,
@@ -107,7 +108,7 @@ def sgd_ensemble_result(potential, curvature, noise, lr, batch, learners, steps,
 
     pot = potential_from_name(potential, curvature)
     q0 = jnp.zeros(learners)
-    tr = simulate(
+    tr = simulate(  # learners laid out over nqg.devices.device_count() devices (--devices)
         AdditiveNoise(pot, noise, batch),
         q0,
         jax.random.key(ctx.seed),
@@ -115,8 +116,9 @@ def sgd_ensemble_result(potential, curvature, noise, lr, batch, learners, steps,
         steps=steps,
         momentum=momentum,
     )
-    q = np.asarray(tr.q, dtype=float)
-    if not np.all(np.isfinite(q)):
+    # moments, the virial and the histogram are reduced where the learners live (across devices)
+    mom = ensemble_moments(tr.q, tr.q * pot.gradient(tr.q))
+    if not (np.isfinite(mom["mean"]) and np.isfinite(mom["m4"]) and np.isfinite(mom["weight_mean"])):
         raise TrainingDivergedError(f"SGD diverged (non-finite q) at --lr {lr}; use a smaller learning rate")
     params = {
         "potential": potential,
@@ -130,16 +132,14 @@ def sgd_ensemble_result(potential, curvature, noise, lr, batch, learners, steps,
         "time": lr * steps,
     }
     res = Result("learning-sgd-ensemble", seed=ctx.seed, params=params)
-    d = q - q.mean()
-    var, var_err = float(np.mean(d**2)), float(np.sqrt(np.var(d**2) / q.size))
+    var, var_err = float(mom["variance"]), float(mom["variance_error"])
     t_cont = lr * noise**2 / (2 * batch * (1 - momentum))
     if potential == "quadratic":
         t_meas, t_err = curvature * var, curvature * var_err
         t_disc = curvature * stationary_variance_quadratic(curvature, noise, lr, batch, momentum)
         res.add_metric("temperature_exact_discrete", t_disc)
     else:  # virial theorem for a Boltzmann density: <q V'(q)> = T
-        virial = q * np.asarray(pot.gradient(jnp.asarray(q)))
-        t_meas, t_err = float(virial.mean()), float(virial.std() / np.sqrt(q.size))
+        t_meas, t_err = float(mom["weight_mean"]), float(mom["weight_error"])
     res.add_metric("temperature", t_meas, t_err)
     res.add_metric("temperature_continuum", t_cont)
     res.add_metric("hbar_eff", hbar_eff(t_meas), hbar_eff(t_err))
@@ -147,13 +147,12 @@ def sgd_ensemble_result(potential, curvature, noise, lr, batch, learners, steps,
     res.add_reference(
         "hbar_eff", hbar_eff(t_cont), source="convention hbar_eff = 2T, m = 1 (D = hbar/2m = T)"
     )
-    spread = max(np.sqrt(var), 1e-12)
-    lo, hi = float(np.min(q)), float(np.max(q))
-    lo, hi = max(lo, q.mean() - 6 * spread), min(hi, q.mean() + 6 * spread)
+    spread, mean = max(np.sqrt(var), 1e-12), float(mom["mean"])
+    lo, hi = max(float(mom["min"]), mean - 6 * spread), min(float(mom["max"]), mean + 6 * spread)
     if not hi > lo:
         lo, hi = lo - 1.0, hi + 1.0
     edges = np.linspace(lo, hi, 61)
-    centres, p, p_err = histogram_density(q, edges)
+    centres, p, p_err = ensemble_histogram(tr.q, edges)
     rows = [{"q": c, "p": v, "p_error": e} for c, v, e in zip(centres, p, p_err, strict=True)]
     res.add_table("density", rows)
     write_csv(ctx.out_dir / "density.csv", ["q", "p", "p_error"], np.stack([centres, p, p_err], axis=1))

@@ -258,12 +258,7 @@ def stream_ensemble(
     if pad_width < width:
         raise NqgInputError(f"pad_width {pad_width} < width {width}")
     batch, n_batches, n_blk = _plan(n_networks, pad_width, batch_size, n_blocks)
-    n_dev = nqg_devices.device_count() if n_devices is None else int(n_devices)
-    if not 1 <= n_dev <= nqg_devices.visible_device_count():
-        raise NqgInputError(
-            f"n_devices must be between 1 and the {nqg_devices.visible_device_count()} visible device(s), "
-            f"got {n_devices}"
-        )
+    n_dev = nqg_devices.resolve_device_count(n_devices)
     if not streaming:
         n_dev = 1
     per_call = max(1, min(-(-n_batches // n_dev), 16))  # batches per device per call

@@ -85,6 +85,9 @@ SGD_QUICK: dict[str, Any] = {
     "learners": 20_000,
     "steps": 250,
     "multiplicative_steps": 400,
+    # the non-Boltzmann kurtosis (0.83 exact) is ~3.8 batch SE at 20000 learners: too few to tell it from
+    # the Gaussian 0 at 5 SE, so the multiplicative part keeps 2e5 learners at the quick setting (~12 SE)
+    "multiplicative_learners": 200_000,
     "slope_tolerance": 0.25,
 }
 
@@ -205,7 +208,9 @@ def run_sgd_temperature(cfg: dict[str, Any], ctx: RunContext) -> Result:
         float(cfg["multiplicative_lr"]),
     )
     learner = MultiplicativeNoise(pot, sm, 1, additive=sa)
-    qm = simulate(learner, jnp.zeros(n), key(), learning_rate=eta_x, steps=int(cfg["multiplicative_steps"])).q
+    n_x = int(cfg.get("multiplicative_learners", n))
+    steps_x = int(cfg["multiplicative_steps"])
+    qm = simulate(learner, jnp.zeros(n_x), key(), learning_rate=eta_x, steps=steps_x).q
     m2x, m4x = multiplicative_moments_quadratic(a, sm, sa, eta_x, 1)
     kx, kx_err = _kurtosis(qm)
     k_exact = m4x / m2x**2 - 3.0
@@ -450,6 +455,9 @@ EB_QUICK: dict[str, Any] = {
     "t_check": [0.02, 0.05, 0.1, 0.2],
     "t_equilibrium": 0.2,
     "record_dt": 0.01,
+    # 20000 learners: the balance's statistical scatter alone reaches 3-5 % (seeds 0-5 of two engines:
+    # 0.021-0.051), so the quick check states 8 % (the 1.5 T control still misses by far more)
+    "tolerance": 0.08,
 }
 
 

@@ -27,6 +27,32 @@ variance is ``eta s^2 (1 + mu) / (a B (1 - mu) (2 (1 + mu) - eta a))``.
 
 Memory is ``O(N)`` plus what is recorded: the scan runs ``steps // record_every`` records of
 ``record_every`` steps each and keeps only ``observe(q, q_previous)`` at each record.
+
+**Random streams (one per learner).** Learner ``i`` (its *global* index ``0 <= i < N``) owns the key
+``k_i = nqg.devices.stream_key(key, i) = fold_in(key, i)``. At step ``n`` (counted from 0 over the whole
+:func:`simulate` call) it needs ``M`` standard normals ``z_{i,n,c}`` (``c < M``; ``M`` is the learner's
+:meth:`noise_shape`, e.g. 1 for one additive-noise parameter). Each is drawn in counter mode from the
+Threefry-2x32 block cipher keyed by ``k_i`` at the 64-bit counter ``(c, n)``:
+
+    (w_hi, w_lo) = threefry2x32(k_i; c, n),   u = (m + 1/2) 2^-b,   z = Phi^{-1}(u)
+
+with ``m`` the top ``b`` bits of the words (float64: ``b = 52`` of ``w_hi w_lo``; float32: ``b = 23`` of
+``w_hi``) and ``Phi^{-1}`` the normal quantile (:func:`normal_quantile`, Wichura's AS241). For ``c = 0``
+the two words are exactly the key data of ``fold_in(k_i, n)``. So learner ``i``'s trajectory depends on
+``(key, i)``, its initial state and the hyper-parameters only: not on ``N``, on the other learners, on
+``record_every`` or on the number of devices. The cipher is evaluated unrolled (:func:`threefry2x32`,
+bit-identical to ``jax.extend.random.threefry_2x32``), so XLA fuses the whole step (cipher, normal,
+gradient, update) into one loop over learners; JAX's own CPU lowering of the cipher is a rolled loop that
+costs several times more, and XLA's float64 ``erfinv`` about twice AS241.
+
+**Devices** (:mod:`nqg.devices`). The learner axis is laid out over ``n_devices`` devices (default
+:func:`nqg.devices.device_count`) with a :class:`~jax.sharding.NamedSharding` and the jitted scan is
+partitioned by XLA (GSPMD): every step is elementwise over learners, and whatever ``observe`` reduces
+(means, variances, histograms) is reduced across devices by XLA's collectives. When ``D`` does not divide
+``N`` the learner axis is padded to ``padded_length(N, D)``; the padded learners (global indices
+``N, ...``) evolve like the others but are sliced off before ``observe`` sees the ensemble and from the
+returned state. Results for ``D = 1, 2, 4`` agree: the trajectories to the last bit, the records to the
+rounding of reordered sums.
 """
 
 from __future__ import annotations
@@ -39,7 +65,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
+from nqg import devices as nqg_devices
 from nqg.errors import NqgInputError
 
 POTENTIAL_NAMES = ("quadratic", "double-well", "quartic")
@@ -162,15 +190,22 @@ def potential_from_name(name: str, curvature: float = 1.0) -> Potential:
 
 # ------------------------------------------------------------------------------------------ learners
 class AdditiveNoise(eqx.Module):
-    """Per-sample loss ``V(q) - xi . q`` with ``xi ~ N(0, s^2)``: ``g = V'(q) - mean_B(xi)``."""
+    """Per-sample loss ``V(q) - xi . q`` with ``xi ~ N(0, s^2)``: ``g = V'(q) - mean_B(xi)``.
+
+    ``mean_B(xi) = (s / sqrt(B)) z`` with one standard normal ``z`` per trainable variable per step.
+    """
 
     potential: Potential
     noise: float
     batch: int
 
-    def gradient(self, q: Any, key: Any) -> Any:
-        zeta = jax.random.normal(key, jnp.shape(q), jnp.result_type(q))
-        return self.potential.gradient(q) - (self.noise / jnp.sqrt(self.batch)) * zeta
+    def noise_shape(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Standard normals one learner needs per step: one per trainable variable."""
+        return tuple(param_shape)
+
+    def gradient(self, q: Any, z: Any) -> Any:
+        """Mini-batch gradient of every learner; ``z``: standard normals of shape ``q.shape``."""
+        return self.potential.gradient(q) - (self.noise / jnp.sqrt(self.batch)) * z
 
     def temperature(self, learning_rate: float) -> float:
         """Continuum temperature ``T = eta s^2 / (2 B)``."""
@@ -193,12 +228,14 @@ class MultiplicativeNoise(eqx.Module):
     batch: int
     additive: float = 0.0
 
-    def gradient(self, q: Any, key: Any) -> Any:
-        k1, k2 = jax.random.split(key)
-        dtype = jnp.result_type(q)
-        zeta = jax.random.normal(k1, jnp.shape(q), dtype)
-        zeta_a = jax.random.normal(k2, jnp.shape(q), dtype)
+    def noise_shape(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Two standard normals per trainable variable per step (``xi`` and ``xi'``)."""
+        return (2, *param_shape)
+
+    def gradient(self, q: Any, z: Any) -> Any:
+        """Mini-batch gradient; ``z``: standard normals of shape ``(N, 2, *q.shape[1:])``."""
         scale = 1.0 / jnp.sqrt(self.batch)
+        zeta, zeta_a = z[:, 0], z[:, 1]
         return self.potential.gradient(q) * (1.0 + self.noise * scale * zeta) - self.additive * scale * zeta_a
 
     def temperature(self, learning_rate: float) -> float:
@@ -259,39 +296,245 @@ class RegressionNet(eqx.Module):
         return 0.5 * (err**2) @ w
 
     def init(self, key: Any, n_learners: int, dtype: Any = None) -> Any:
-        """Initial parameters ``(n_learners, 3 width + 1)``: ``w, b ~ N(0, 1)``, ``a ~ N(0, 1/width)``."""
+        """Initial parameters ``(n_learners, 3 width + 1)``: ``w, b ~ N(0, 1)``, ``a ~ N(0, 1/width)``.
+
+        Learner ``i`` draws from ``stream_key(key, i)``: its initial state does not depend on ``n_learners``.
+        """
         dtype = dtype or jnp.zeros(()).dtype
-        q = jax.random.normal(key, (n_learners, self.n_params), dtype)
+        q = jax.vmap(lambda i: jax.random.normal(nqg_devices.stream_key(key, i), (self.n_params,), dtype))(
+            jnp.arange(n_learners)
+        )
         scale = (
             jnp.ones(self.n_params, dtype).at[2 * self.width : 3 * self.width].set(1.0 / np.sqrt(self.width))
         )
         return q * scale.at[-1].set(0.0)
 
-    def gradient(self, q: Any, key: Any) -> Any:
-        n = q.shape[0]
-        kx, ky = jax.random.split(key)
-        x = jax.random.normal(kx, (n, self.batch), q.dtype)
-        y = self.teacher(x) + self.noise * jax.random.normal(ky, (n, self.batch), q.dtype)
+    def noise_shape(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Standard normals per learner per step: ``B`` inputs ``x`` and ``B`` label noises ``zeta``."""
+        return (2, self.batch)
+
+    def gradient(self, q: Any, z: Any) -> Any:
+        """Mini-batch gradient of every learner; ``z``: standard normals of shape ``(N, 2, B)``."""
+        x = z[:, 0]
+        y = self.teacher(x) + self.noise * z[:, 1]
         return jax.vmap(jax.grad(self.loss))(q, x, y)
+
+
+# ------------------------------------------------------------------------------------------ noise streams
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+MAX_STEPS = 2**32 - 1
+"""Steps of one :func:`simulate` call: the step index is the low 32-bit word of the cipher counter."""
+
+
+def threefry2x32(k0: Any, k1: Any, x0: Any, x1: Any) -> tuple[Any, Any]:
+    """Threefry-2x32 (20 rounds; Salmon et al., SC'11) of the counter ``(x0, x1)`` under the key ``(k0, k1)``.
+
+    All arguments ``uint32`` arrays (broadcast). Bit-identical to ``jax.extend.random.threefry_2x32``; written
+    out round by round so that XLA fuses it with its consumer (JAX lowers it to a rolled loop on CPU).
+    """
+    u32 = np.uint32
+    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for j in range(5):
+        for r in _THREEFRY_ROTATIONS[j % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << u32(r)) | (x1 >> u32(32 - r))
+            x1 = x0 ^ x1
+        x0 = x0 + ks[(j + 1) % 3]
+        x1 = x1 + ks[(j + 2) % 3] + u32(j + 1)
+    return x0, x1
+
+
+def learner_key_words(key: Any, global_index: Any) -> tuple[Any, Any]:
+    """The two ``uint32`` words of learner ``global_index``'s key ``stream_key(key, i)`` (arrays of ``i``).
+
+    (With a non-Threefry key implementation, its first two key words.)
+    """
+    words = jax.vmap(lambda i: jax.random.key_data(nqg_devices.stream_key(key, i)))(jnp.ravel(global_index))
+    shape = jnp.shape(global_index)
+    return words[:, 0].reshape(shape), words[:, 1].reshape(shape)
+
+
+# Wichura's AS241 (Appl. Statist. 37, 477 (1988)): rational approximations of the standard normal quantile,
+# relative error ~1e-16; coefficients in increasing powers (as CPython's statistics.NormalDist.inv_cdf).
+_AS241_CENTRAL = (
+    (
+        3.3871328727963666080e0,
+        1.3314166789178437745e2,
+        1.9715909503065514427e3,
+        1.3731693765509461125e4,
+        4.5921953931549871457e4,
+        6.7265770927008700853e4,
+        3.3430575583588128105e4,
+        2.5090809287301226727e3,
+    ),
+    (
+        1.0,
+        4.2313330701600911252e1,
+        6.8718700749205790830e2,
+        5.3941960214247511077e3,
+        2.1213794301586595867e4,
+        3.9307895800092710610e4,
+        2.8729085735721942674e4,
+        5.2264952788528545610e3,
+    ),
+)
+_AS241_TAIL = (
+    (
+        1.42343711074968357734e0,
+        4.63033784615654529590e0,
+        5.76949722146069140550e0,
+        3.64784832476320460504e0,
+        1.27045825245236838258e0,
+        2.41780725177450611770e-1,
+        2.27238449892691845833e-2,
+        7.74545014278341407640e-4,
+    ),
+    (
+        1.0,
+        2.05319162663775882187e0,
+        1.67638483018380384940e0,
+        6.89767334985100004550e-1,
+        1.48103976427480074590e-1,
+        1.51986665636164571966e-2,
+        5.47593808499534494600e-4,
+        1.05075007164441684324e-9,
+    ),
+)
+_AS241_FAR_TAIL = (
+    (
+        6.65790464350110377720e0,
+        5.46378491116411436990e0,
+        1.78482653991729133580e0,
+        2.96560571828504891230e-1,
+        2.65321895265761230930e-2,
+        1.24266094738807843860e-3,
+        2.71155556874348757815e-5,
+        2.01033439929228813265e-7,
+    ),
+    (
+        1.0,
+        5.99832206555887937690e-1,
+        1.36929880922735805310e-1,
+        1.48753612908506148525e-2,
+        7.86869131145613259100e-4,
+        1.84631831751005468180e-5,
+        1.42151175831644588870e-7,
+        2.04426310338993978564e-15,
+    ),
+)
+
+
+def _horner(coefficients: tuple[float, ...], x: Any) -> Any:
+    acc = jnp.full_like(x, coefficients[-1])
+    for c in coefficients[-2::-1]:
+        acc = acc * x + c
+    return acc
+
+
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 = hi + lo (fdlibm split)
+
+
+def _log_float64(x: Any) -> Any:
+    """``log x`` for positive normal float64 ``x`` (relative error ~2e-16 for ``x <= 1/2``).
+
+    ``x = 2^e f`` with ``f`` in ``[sqrt(1/2), sqrt(2))`` from the bits; ``log f = 2 atanh(s)``,
+    ``s = (f - 1)/(f + 1)``, ``|s| <= 0.172``, summed to ``s^23``. Branch- and division-free, so it
+    vectorises and fuses with the cipher; XLA's float64 ``log`` on CPU costs about 2.5 times more.
+    """
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint64)
+    mantissa = bits & np.uint64(0x000FFFFFFFFFFFFF)
+    above = mantissa > np.uint64(0x6A09E667F3BCD)  # f > sqrt(2): use f/2 and e + 1
+    exponent_bits = jnp.where(above, np.uint64(0x3FE0000000000000), np.uint64(0x3FF0000000000000))
+    f = jax.lax.bitcast_convert_type(mantissa | exponent_bits, jnp.float64)
+    e = ((bits >> np.uint64(52)).astype(jnp.int64) - 1023 + above.astype(jnp.int64)).astype(jnp.float64)
+    # 1/(f + 1) by Newton's iteration r <- r (2 - (f + 1) r) from r = 2/(L + H) (relative error
+    # <= (H - L)/(H + L) = 0.172 on [L, H] = [1 + sqrt(1/2), 1 + sqrt(2)]; squared each step: 0.172^32 after
+    # five): no division, which XLA would not fuse and would recompute the cipher for
+    d = f + 1.0
+    r = jnp.full_like(d, 2.0 / (2.0 + np.sqrt(0.5) + np.sqrt(2.0)))
+    for _ in range(5):
+        r = r * (2.0 - d * r)
+    s = (f - 1.0) * r
+    s2 = s * s
+    series = jnp.full_like(s2, 1.0 / 23.0)
+    for k in range(10, -1, -1):
+        series = series * s2 + 1.0 / (2 * k + 1)
+    return e * _LN2_HI + (e * _LN2_LO + 2.0 * s * series)
+
+
+def normal_quantile(p: Any) -> Any:
+    """Standard normal quantile ``Phi^{-1}(p)`` for ``0 < p < 1`` (Wichura's AS241, relative error ~1e-16).
+
+    Every branch is evaluated and selected, so it vectorises; in float64 (with :func:`_log_float64`) it costs
+    about a third of ``sqrt(2) erfinv(2p - 1)`` on a CPU.
+    """
+    q = p - 0.5
+    central = jnp.abs(q) <= 0.425
+    r_central = 0.180625 - q * q
+    tail_p = jnp.minimum(p, 1.0 - p)
+    r = jnp.sqrt(-(_log_float64(tail_p) if jnp.result_type(p) == jnp.float64 else jnp.log(tail_p)))
+    near = r <= 5.0
+    r_tail = jnp.where(near, r - 1.6, r - 5.0)
+    num_tail = jnp.where(near, _horner(_AS241_TAIL[0], r_tail), _horner(_AS241_FAR_TAIL[0], r_tail))
+    den_tail = jnp.where(near, _horner(_AS241_TAIL[1], r_tail), _horner(_AS241_FAR_TAIL[1], r_tail))
+    num = jnp.where(central, q * _horner(_AS241_CENTRAL[0], r_central), jnp.where(q < 0, -num_tail, num_tail))
+    den = jnp.where(central, _horner(_AS241_CENTRAL[1], r_central), den_tail)
+    return num / den
+
+
+def _normal_from_bits(hi: Any, lo: Any, dtype: Any) -> Any:
+    """Standard normal ``Phi^{-1}(u)`` of the midpoint uniform ``u = (m + 1/2) 2^-b`` on ``(0, 1)``.
+
+    float64: ``m`` = the top ``b = 52`` of the 64 bits ``hi lo``; float32: the top ``b = 23`` bits of ``hi``.
+    ``u`` is exact in the dtype and ``u -> 1 - u`` maps the grid onto itself: the draws are symmetric and
+    finite (``|z| <= 8.21`` in float64, ``5.29`` in float32).
+    """
+    dtype = jnp.dtype(dtype)
+    if dtype.itemsize == 8:  # 1 <= f = 1 + m 2^-52 < 2 from the bits; f - 1 + 2^-53 is exact
+        bits = (hi.astype(jnp.uint64) << np.uint64(32)) | lo.astype(jnp.uint64)
+        one_to_two = jax.lax.bitcast_convert_type(
+            (bits >> np.uint64(12)) | np.uint64(0x3FF0000000000000), jnp.float64
+        )
+        u = (one_to_two - 1.0) + 2.0**-53
+    else:
+        one_to_two = jax.lax.bitcast_convert_type((hi >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32)
+        u = (one_to_two - np.float32(1.0)) + np.float32(2.0**-24)
+    u = u.astype(dtype)
+    return normal_quantile(u)
+
+
+def learner_noise(k0: Any, k1: Any, step: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """Standard normals ``z_{i,n,c}`` of every learner at step ``n``: shape ``(len(k0), *shape)``.
+
+    Component ``c`` (row-major over ``shape``) of learner ``i`` is drawn from
+    ``threefry2x32(k_i; c, n)`` (see the module docstring): it depends on ``(k_i, n, c)`` only.
+    """
+    m = int(np.prod(shape, dtype=np.int64))
+    component = jnp.arange(m, dtype=jnp.uint32)[None, :]
+    counter = jnp.asarray(step, jnp.uint32)
+    hi, lo = threefry2x32(k0[:, None], k1[:, None], component, counter)
+    return _normal_from_bits(hi, lo, dtype).reshape(k0.shape[0], *shape)
 
 
 # ------------------------------------------------------------------------------------------ the engine
 class Trajectory(eqx.Module):
-    """What :func:`simulate` returns: the record times, the records (stacked along axis 0) and the final
-    state ``q`` of every learner."""
+    """What :func:`simulate` returns: the record times, the records (stacked along axis 0), the final
+    state ``q`` of every learner (a JAX array laid out over the devices used) and the device count."""
 
     times: Any
     records: Any
     q: Any
     steps: int = eqx.field(static=True)
+    devices: int = eqx.field(static=True, default=1)
 
 
 def validate_learning(learning_rate: float, steps: int, record_every: int, momentum: float = 0.0) -> None:
     """Bad input -> NqgInputError naming the value and what is allowed."""
     if not (np.isfinite(learning_rate) and learning_rate > 0):
         raise NqgInputError(f"learning rate must be a positive number, got {learning_rate}")
-    if steps < 1:
-        raise NqgInputError(f"steps must be a positive integer, got {steps}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise NqgInputError(f"steps must be an integer between 1 and {MAX_STEPS}, got {steps}")
     if record_every < 1 or steps % record_every:
         raise NqgInputError(f"record_every ({record_every}) must be a positive divisor of steps ({steps})")
     if not (0.0 <= momentum < 1.0):
@@ -314,53 +557,151 @@ def simulate(
     momentum: float = 0.0,
     observe: Callable[[Any, Any], Any] = default_observe,
     optimizer: optax.GradientTransformation | None = None,
+    n_devices: int | None = None,
 ) -> Trajectory:
     """Run every learner for ``steps`` online-SGD steps from ``q0`` (leading axis: learners).
 
-    ``learner.gradient(q, key)`` returns the mini-batch gradient of the whole ensemble; the update is
+    ``learner.noise_shape(q0.shape[1:])`` is the shape of the standard normals one learner uses per step
+    and ``learner.gradient(q, z)`` the mini-batch gradient of the whole ensemble given them (``z``: shape
+    ``(N, *noise_shape)``, drawn from learner ``i``'s own stream, see the module docstring). The update is
     ``optimizer`` (default ``optax.sgd(learning_rate, momentum)``), elementwise over learners. Every
-    ``record_every`` steps ``observe(q, q_previous)`` is stored (``q_previous``: the state one step
-    before), at times ``t = eta * step``. Memory does not grow with ``steps``.
+    ``record_every`` steps ``observe(q, q_previous)`` of the whole ensemble is stored (``q_previous``: the
+    state one step before), at times ``t = eta * step``. Memory does not grow with ``steps``.
+
+    ``n_devices``: devices the learners are laid out over (default :func:`nqg.devices.device_count`); the
+    learner axis is padded to ``padded_length(N, n_devices)`` and the padded learners are never observed
+    nor returned. The records come back replicated on every device (and every process).
     """
     record_every = int(record_every or steps)
     validate_learning(float(learning_rate), int(steps), record_every, float(momentum))
+    n_dev = nqg_devices.resolve_device_count(n_devices)
     q0 = jnp.asarray(q0)
+    if q0.ndim < 1 or q0.shape[0] < 1:
+        raise NqgInputError(f"q0 needs a leading learner axis of length >= 1, got shape {q0.shape}")
+    if not jnp.issubdtype(q0.dtype, jnp.floating):
+        q0 = q0.astype(jnp.zeros(()).dtype)
+    n_learners = int(q0.shape[0])
     # numbers in the learner become traced arrays: one compilation serves every noise and batch size
     learner = jax.tree_util.tree_map(
         lambda x: jnp.asarray(x, q0.dtype) if isinstance(x, (float, int)) and not isinstance(x, bool) else x,
         learner,
     )
     hyper = (jnp.asarray(learning_rate, q0.dtype), jnp.asarray(momentum, q0.dtype), bool(momentum > 0))
-    records, q = _scan(learner, q0, key, optimizer, hyper, int(steps) // record_every, record_every, observe)
-    times = learning_rate * record_every * np.arange(1, int(steps) // record_every + 1)
-    return Trajectory(times=times, records=records, q=q, steps=int(steps))
+    device_mesh = nqg_devices.mesh(n_dev)
+    layout = (
+        NamedSharding(device_mesh, PartitionSpec(nqg_devices.WORK_AXIS)),
+        NamedSharding(device_mesh, PartitionSpec()),
+    )
+    n_padded = nqg_devices.padded_length(n_learners, n_dev)
+    if n_padded > n_learners:  # padded learners copy the last one (finite wherever it is) and are dropped
+        q0 = jnp.concatenate([q0, jnp.repeat(q0[-1:], n_padded - n_learners, axis=0)])
+    q0 = jax.device_put(q0, layout[0])
+    n_records = int(steps) // record_every
+    records, q = _scan(
+        learner, q0, key, optimizer, hyper, n_records, record_every, observe, n_learners, layout
+    )
+    if not all(a.is_fully_addressable for a in jax.tree.leaves((records, q))):
+        records, q = nqg_devices.to_host((records, q))
+    times = learning_rate * record_every * np.arange(1, n_records + 1)
+    return Trajectory(times=times, records=records, q=q, steps=int(steps), devices=n_dev)
 
 
 @eqx.filter_jit
-def _scan(learner, q0, key, optimizer, hyper, n_records, record_every, observe):
+def _scan(learner, q0, key, optimizer, hyper, n_records, record_every, observe, n_learners, layout):
+    sharded, replicated = layout
     learning_rate, momentum, use_momentum = hyper
     if optimizer is not None:
         opt = optimizer
     else:  # built inside the trace: the same compiled scan serves every learning rate and momentum
         opt = optax.sgd(learning_rate, momentum=momentum if use_momentum else None)
     state0 = opt.init(q0)
+    global_index = jax.lax.with_sharding_constraint(jnp.arange(q0.shape[0], dtype=jnp.uint32), sharded)
+    k0, k1 = learner_key_words(key, global_index)
+    k0, k1 = (jax.lax.with_sharding_constraint(k, sharded) for k in (k0, k1))
+    noise_shape = tuple(learner.noise_shape(tuple(q0.shape[1:])))
 
-    def step(carry, k):
+    def real(x):  # the learners that exist (padding sliced off)
+        return x if x.shape[0] == n_learners else x[:n_learners]
+
+    def step(carry, n):
         q, state = carry
-        g = learner.gradient(q, k)
+        z = learner_noise(k0, k1, n, noise_shape, q.dtype)
+        g = learner.gradient(q, z)
         updates, state = opt.update(g, state, q)
-        return (optax.apply_updates(q, updates), state), None
+        q = jax.lax.with_sharding_constraint(optax.apply_updates(q, updates), sharded)
+        return (q, state), None
 
-    def record(carry, k):
-        q, state = carry
-        keys = jax.random.split(k, record_every)
-        (q, state), _ = jax.lax.scan(step, (q, state), keys[:-1])
+    def record(carry, r):
+        first = r * np.uint32(record_every)
+        inner = first + jnp.arange(record_every - 1, dtype=jnp.uint32)
+        (q, state), _ = jax.lax.scan(step, carry, inner)
         q_prev = q
-        (q, state), _ = step((q, state), keys[-1])
-        return (q, state), observe(q, q_prev)
+        (q, state), _ = step((q, state), first + np.uint32(record_every - 1))
+        return (q, state), observe(real(q), real(q_prev))
 
-    (q, _), records = jax.lax.scan(record, (q0, state0), jax.random.split(key, n_records))
-    return records, q
+    (q, _), records = jax.lax.scan(record, (q0, state0), jnp.arange(n_records, dtype=jnp.uint32))
+    records = jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, replicated), records)
+    return records, real(q)
+
+
+# ------------------------------------------------------------------------------------------ device reductions
+def ensemble_moments(q: Any, weights: Any = None) -> dict[str, Any]:
+    """Mean, variance and fourth central moment of each variable over the learner axis, with the standard
+    error of the variance ``sqrt((m4 - m2^2) / N)`` (independent learners); ``weights`` (optional, shape
+    ``q.shape``): also the mean and standard error of ``weights`` (e.g. the virial ``q V'(q)``).
+
+    Computed where ``q`` lives: for a ``q`` laid out over devices the sums are reduced across them.
+    """
+    out = dict(_moments(jnp.asarray(q), None if weights is None else jnp.asarray(weights)))
+    return jax.tree.map(lambda a: np.asarray(nqg_devices.to_host(a)), out)
+
+
+@jax.jit
+def _moments(q, weights):
+    n = q.shape[0]
+    mean = jnp.mean(q, axis=0)
+    d = q - mean
+    m2, m4 = jnp.mean(d**2, axis=0), jnp.mean(d**4, axis=0)
+    out = {
+        "n": n,
+        "mean": mean,
+        "variance": m2,
+        "variance_error": jnp.sqrt(jnp.maximum(m4 - m2**2, 0.0) / n),
+        "m4": m4,
+        "min": jnp.min(q, axis=0),
+        "max": jnp.max(q, axis=0),
+    }
+    if weights is not None:
+        out["weight_mean"] = jnp.mean(weights, axis=0)
+        out["weight_error"] = jnp.std(weights, axis=0) / np.sqrt(n)
+    return out
+
+
+def ensemble_histogram(q: Any, edges: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histogram density of the learners on ``edges`` (counted where ``q`` lives, summed over devices):
+    ``(centres, p, p_error)`` with ``p_k = c_k / (N dq_k)`` and the binomial error
+    ``sqrt(c_k (1 - c_k/N)) / (N dq_k)``, as :func:`nqg.learning.density.histogram_density`."""
+    q = jnp.ravel(jnp.asarray(q))
+    edges = np.asarray(edges, dtype=float)
+    if q.size < 2 or edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+        raise NqgInputError(
+            f"a histogram needs >= 2 samples and increasing edges, got {q.size} samples, {edges.size} edges"
+        )
+    counts = np.asarray(nqg_devices.to_host(_counts(q, jnp.asarray(edges, q.dtype))), dtype=float)
+    n, width = q.size, np.diff(edges)
+    p = counts / (n * width)
+    err = np.sqrt(counts * (1.0 - counts / n)) / (n * width)
+    return 0.5 * (edges[1:] + edges[:-1]), p, err
+
+
+@jax.jit
+def _counts(q, edges):
+    # bin k holds edges[k] <= q < edges[k+1]; the last bin also holds q == edges[-1] (as numpy)
+    k = jnp.searchsorted(edges, q, side="right") - 1
+    k = jnp.where(q == edges[-1], edges.shape[0] - 2, k)
+    inside = (k >= 0) & (k < edges.shape[0] - 1)
+    n_bins = edges.shape[0] - 1
+    return jnp.bincount(jnp.where(inside, k, n_bins), length=n_bins + 1)[:n_bins]
 
 
 # ------------------------------------------------------------------------------------------ exact results
@@ -388,6 +729,7 @@ def hbar_eff(temperature: float) -> float:
 
 
 __all__ = [
+    "MAX_STEPS",
     "POTENTIAL_NAMES",
     "AdditiveNoise",
     "Cosine",
@@ -402,12 +744,18 @@ __all__ = [
     "continuum_temperature",
     "default_observe",
     "double_well",
+    "ensemble_histogram",
+    "ensemble_moments",
     "hbar_eff",
+    "learner_key_words",
+    "learner_noise",
     "multiplicative_moments_quadratic",
+    "normal_quantile",
     "potential_from_name",
     "quadratic",
     "quartic",
     "simulate",
     "stationary_variance_quadratic",
+    "threefry2x32",
     "validate_learning",
 ]

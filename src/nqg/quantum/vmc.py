@@ -516,13 +516,7 @@ class VMC:
         self.sr = sr
         self.local_energy_batch = local_energy_batch
         self.guard = guard
-        n_dev = nqg_devices.device_count() if n_devices is None else n_devices
-        visible = nqg_devices.visible_device_count()
-        if isinstance(n_dev, bool) or int(n_dev) != n_dev or not 1 <= int(n_dev) <= visible:
-            raise NqgInputError(
-                f"n_devices must be between 1 and the {visible} visible device(s), got {n_dev}"
-            )
-        self.n_devices = int(n_dev)
+        self.n_devices = nqg_devices.resolve_device_count(n_devices)
         if sampler.n_chains % self.n_devices:
             raise NqgInputError(
                 f"{sampler.n_chains} Markov chains cannot be split evenly over {self.n_devices} devices: "
