@@ -67,7 +67,14 @@ def path_integral(
     samples: Annotated[
         int, typer.Option("--samples", help="Total Monte-Carlo samples (over all chains).")
     ] = 20000,
-    chains: Annotated[int, typer.Option("--chains", help="Independent HMC chains.")] = 8,
+    chains: Annotated[
+        int,
+        typer.Option(
+            "--chains",
+            help="Independent HMC chains, split over the devices (nqg --devices N); chain i draws from "
+            "stream i of --seed, so the numbers do not depend on the device count.",
+        ),
+    ] = 8,
     T: Annotated[
         float | None, typer.Option("--T", help="Euclidean time extent (default 8/(E1-E0); free: 1).")
     ] = None,
@@ -87,7 +94,8 @@ def path_integral(
     """E0 (virial estimator with control variates) and the gap E1 - E0 (decay of <x(t) x(0)>) from
     periodic paths written as networks whose weights are sampled with HMC; E0_exact and gap_exact from
     diagonalizing H in 200 oscillator states. --potential free reports the free-particle kernel instead
-    (no ground state)."""
+    (no ground state). The chains run on all devices in use (nqg --devices N restricts them, recorded as
+    params.devices); a fixed seed gives the same E0 on any number of devices."""
     validate(potential, g, activation, neurons, samples, chains, T)
     if estimator not in ("control-variates", "virial"):
         raise NqgInputError(f"--estimator must be control-variates or virial, got {estimator!r}")

@@ -58,6 +58,15 @@ Control variates (:func:`ground_state_energy_control_variates`): the scaling ide
 mean zero exactly and are recorded with every sample (the gradient comes with the HMC state); subtracting
 their least-squares combination from the virial estimator keeps its mean and removes the part of its
 variance they explain (all of it for a harmonic potential, ~99% at g = 1).
+
+Several devices (:mod:`nqg.devices`): the chains are independent, so the chain axis is split over the
+devices with :func:`jax.shard_map` (default: all in use, ``n_devices=`` to choose). Chain i (global index)
+takes its initial state, its window adaptation and every transition from
+``stream_key(PRNGKey(seed), i) -> (k_init, k_warm, k_run)``, and adapts its own step size and mass matrix
+(no pooling across chains). Nothing is reduced on the devices: the block means come back in global chain
+order and every estimator (virial, control variates, correlator fit) runs on the host, so for a fixed
+seed 1, 2, 4, ... devices give bit-identical E0. A chain count that the device count does not divide is
+padded with extra chains (global indices n_chains, ...) that are run and dropped.
 """
 
 from __future__ import annotations
@@ -72,7 +81,9 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 import scipy.optimize
+from jax.sharding import PartitionSpec
 
+from nqg import devices as nqg_devices
 from nqg.errors import NqgInputError
 from nqg.fields.quantum_mechanics import PolynomialPotential
 from nqg.stats import Estimate, batch_means, estimate
@@ -666,13 +677,9 @@ def pad_model_arrays(arrays: dict[str, np.ndarray], dim: int, n_quad: int) -> di
     return out
 
 
-@partial(
-    jax.jit,
-    static_argnames=("num_warmup", "n_blocks", "block_size", "keep_weights", "algorithm", "leapfrog_steps"),
-)
 def _sample_chains(
-    keys,
-    z_init,
+    chain_indices,
+    key,
     m,
     theta_ref,
     M,
@@ -688,20 +695,39 @@ def _sample_chains(
     algorithm,
     leapfrog_steps,
 ):
-    vir = virial_coefficients(coeffs)
+    """The chains ``chain_indices`` (global indices; a device's share of them). Chain i draws its initial
+    state, its window adaptation and every transition from ``stream_key(key, i)`` alone and adapts its own
+    step size and mass matrix (nothing is pooled across chains), so its samples do not depend on which
+    device runs it or with which other chains.
 
-    def one_chain(key, z0, m, theta_ref, M, R):
+    The warm-up runs chain by chain (``lax.map``), the sampling for all of them at once (``vmap``): under
+    ``vmap`` blackjax's dual averaging divides the batched error by the unbatched step counter, and XLA
+    compiles such a division by a broadcast scalar differently with and without device partitioning (a
+    last-bit difference that chaotic HMC trajectories amplify), which would make one device differ from
+    several."""
+    vir = virial_coefficients(coeffs)
+    if algorithm == "nuts":
+        algo, extra = blackjax.nuts, {}
+    else:
+        algo, extra = blackjax.hmc, {"num_integration_steps": leapfrog_steps}
+
+    def chain_keys(index):
+        return jax.random.split(nqg_devices.stream_key(key, index), 3)  # initial state, warm-up, sampling
+
+    def log_density_of(m, theta_ref, M):
         def theta_of(z):
             return theta_ref + M @ z
 
         def logdensity(z):
             return -_action(theta_of(z), m, coeffs) / hbar
 
-        k_warm, k_run = jax.random.split(key)
-        if algorithm == "nuts":
-            algo, extra = blackjax.nuts, {}
-        else:
-            algo, extra = blackjax.hmc, {"num_integration_steps": leapfrog_steps}
+        return theta_of, logdensity
+
+    def warm_up(args):
+        index, m, theta_ref, M = args
+        k_init, k_warm, _ = chain_keys(index)
+        _, logdensity = log_density_of(m, theta_ref, M)
+        z0 = jax.random.normal(k_init, theta_ref.shape, theta_ref.dtype)
         warmup = blackjax.window_adaptation(
             algo,
             logdensity,
@@ -710,6 +736,14 @@ def _sample_chains(
             **extra,
         )
         (state, params), _ = warmup.run(k_warm, z0, num_steps=num_warmup)
+        return state, params
+
+    warm_states, warm_params = jax.lax.map(warm_up, (chain_indices, m, theta_ref, M))
+
+    def one_chain(index, m, theta_ref, M, R, state, params):
+        _, _, k_run = chain_keys(index)
+        theta_of, logdensity = log_density_of(m, theta_ref, M)
+        z0 = state.position
         if algorithm == "nuts":
             nuts = blackjax.nuts(logdensity, **params)
             transition = nuts.step
@@ -755,7 +789,34 @@ def _sample_chains(
         _, (blocks, stats) = jax.lax.scan(one_block, state, jax.random.split(k_run, n_blocks))
         return blocks, stats, params["step_size"]
 
-    return jax.vmap(one_chain)(keys, z_init, m, theta_ref, M, R)
+    return jax.vmap(one_chain)(chain_indices, m, theta_ref, M, R, warm_states, warm_params)
+
+
+@partial(
+    jax.jit,
+    static_argnames=(
+        "n_devices",
+        "num_warmup",
+        "n_blocks",
+        "block_size",
+        "keep_weights",
+        "algorithm",
+        "leapfrog_steps",
+    ),
+)
+def _sample_chains_sharded(chain_indices, key, m, theta_ref, M, R, coeffs, T, hbar, *, n_devices, **static):
+    """:func:`_sample_chains` with the chain axis (``chain_indices`` and the per-chain model arrays)
+    split over the first ``n_devices`` devices (:func:`jax.shard_map` on :func:`nqg.devices.mesh`); the key,
+    the potential, T and hbar are replicated. Nothing is reduced across devices."""
+    chains, whole = PartitionSpec(nqg_devices.WORK_AXIS), PartitionSpec()
+    on_device = jax.shard_map(
+        partial(_sample_chains, **static),
+        mesh=nqg_devices.mesh(n_devices),
+        in_specs=(chains, whole, chains, chains, chains, chains, whole, whole, whole),
+        out_specs=chains,
+        check_vma=False,  # blackjax's adaptation mixes device-varying and replicated values in lax.switch
+    )
+    return on_device(chain_indices, key, m, theta_ref, M, R, coeffs, T, hbar)
 
 
 @dataclass
@@ -813,6 +874,7 @@ def sample_path_integral(
     pad_quad: int | None = None,
     algorithm: str = "hmc",
     leapfrog_steps: int = 3,
+    n_devices: int | None = None,
 ) -> PathIntegralSamples:
     """Sample network weights with density ``exp(-S_E(theta)/hbar)`` by NUTS on ``n_chains`` chains.
 
@@ -824,6 +886,14 @@ def sample_path_integral(
     networks and sizes share one compiled sampler. ``algorithm``: ``"hmc"`` (blackjax HMC with
     ``leapfrog_steps`` steps per trajectory, step size from window adaptation, jittered by +-20% per
     trajectory; the default: it compiles about twice as fast as NUTS) or ``"nuts"`` (blackjax NUTS).
+
+    ``n_devices``: the chains are split over the first ``n_devices`` devices (default
+    :func:`nqg.devices.device_count`, i.e. all in use). Chain i (global index, 0 <= i < n_chains) draws its
+    initial state, its warm-up and every transition from ``stream_key(PRNGKey(seed), i)`` and adapts its
+    own step size and mass matrix, so a fixed seed gives the same chains whatever the device count. When
+    ``n_devices`` does not divide ``n_chains``, the chain axis is padded to
+    ``padded_length(n_chains, n_devices)`` with extra chains (global indices ``n_chains, ...``) that are run
+    and dropped; they change nothing.
     """
     if algorithm not in ("hmc", "nuts"):
         raise NqgInputError(f"algorithm must be 'hmc' or 'nuts', got {algorithm!r}")
@@ -836,6 +906,7 @@ def sample_path_integral(
     nets = list(networks) if isinstance(networks, (list, tuple)) else [networks] * n_chains
     if len(nets) != n_chains:
         raise NqgInputError(f"got {len(nets)} networks for {n_chains} chains")
+    n_dev = nqg_devices.resolve_device_count(n_devices)
     kw = {"mass": mass, "hbar": hbar}
     if tail_correction is not None:
         kw["tail_correction"] = tail_correction
@@ -854,19 +925,23 @@ def sample_path_integral(
     R = np.stack([rot[id(n)][1] for n in nets])
     scaling_eigenvalues = np.stack([rot[id(n)][0] for n in nets])
     n_blocks = max(1, n_samples // block_size)
-    key = jax.random.PRNGKey(seed)
-    k_init, k_chain = jax.random.split(key)
-    z_init = jax.random.normal(k_init, (n_chains, dim))
-    blocks, stats, step_sizes = _sample_chains(
-        jax.random.split(k_chain, n_chains),
-        z_init,
-        arrays,
-        jnp.asarray(theta_ref),
-        jnp.asarray(M),
-        jnp.asarray(R),
+    # chains n_chains .. n_padded - 1 (copies of the last chain's model, their own streams) are dropped
+    n_padded = nqg_devices.padded_length(n_chains, n_dev)
+
+    def per_chain(a):
+        return np.concatenate([a, np.repeat(a[-1:], n_padded - n_chains, axis=0)])
+
+    out = _sample_chains_sharded(
+        np.arange(n_padded),
+        jax.random.PRNGKey(seed),
+        {k: per_chain(v) for k, v in arrays.items()},
+        per_chain(theta_ref),
+        per_chain(M),
+        per_chain(R),
         jnp.asarray(potential.coefficients[:5]),
         jnp.asarray(float(models[0].T)),
         jnp.asarray(float(hbar)),
+        n_devices=n_dev,
         num_warmup=int(n_warmup),
         n_blocks=n_blocks,
         block_size=int(block_size),
@@ -874,7 +949,7 @@ def sample_path_integral(
         algorithm=algorithm,
         leapfrog_steps=int(leapfrog_steps),
     )
-    blocks = {k: np.asarray(v) for k, v in blocks.items()}
+    blocks, stats, step_sizes = jax.tree.map(lambda a: a[:n_chains], nqg_devices.to_host(out))
     for name in ("x_end", "x_quarter"):  # every sample, not block means: (chains, samples[, 4])
         v = blocks[name]
         blocks[name] = v.reshape(v.shape[0], v.shape[1] * v.shape[2], *v.shape[3:])
@@ -1145,18 +1220,23 @@ def ground_state(
     fit_gap: bool = True,
     t_min: float = 0.5,
     estimator: str = "virial",
+    n_devices: int | None = None,
     **sample_kwargs: Any,
 ) -> GroundStateRun:
     """Periodic paths of length T: E0 = <(1/T) int [x V'/2 + V]> and the gap from <x(t) x(0)>.
 
     ``estimator``: ``"virial"`` (the plain time-averaged virial estimator) or ``"control-variates"``
     (the same with zero-variance control variates, :func:`ground_state_energy_control_variates`: the
-    same mean, about 10x smaller error at N = 64 for the anharmonic oscillator)."""
+    same mean, about 10x smaller error at N = 64 for the anharmonic oscillator). ``n_devices``: devices
+    the chains are split over (default all in use, :func:`sample_path_integral`); for a fixed seed E0 and
+    its error do not depend on it (the estimators read the chains in global order on the host)."""
     if estimator not in ESTIMATORS:
         raise NqgInputError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     nets = make_networks(activation, T, n_neurons, "periodic", n_chains, seed=seed)
     sizes = {"n_chains": n_chains, "n_samples": n_samples, "n_warmup": n_warmup, "block_size": block_size}
-    samples = sample_path_integral(nets, potential, seed=seed, mass=mass, hbar=hbar, **sizes, **sample_kwargs)
+    samples = sample_path_integral(
+        nets, potential, seed=seed, mass=mass, hbar=hbar, n_devices=n_devices, **sizes, **sample_kwargs
+    )
     fit = None
     if fit_gap:
         try:
@@ -1197,15 +1277,19 @@ def endpoint_distribution(
     seed: int = 0,
     mass: float = 1.0,
     hbar: float = 1.0,
+    n_devices: int | None = None,
     **sample_kwargs: Any,
 ) -> EndpointRun:
     """Sample paths with x(0) = x0 and a free end; histogram x(T) (the tail-smeared histogram for
     truncated Fourier networks; for the step network weighted by exp(-dtau V(x_T)/2), see the code).
     For large T, ``p(x) -> psi0(x) / int psi0`` (K(x, x0; T) ~
-    psi0(x) psi0(x0) exp(-E0 T)): the free end gives psi0 itself, not |psi0|^2."""
+    psi0(x) psi0(x0) exp(-E0 T)): the free end gives psi0 itself, not |psi0|^2. ``n_devices``: as in
+    :func:`sample_path_integral`."""
     nets = make_networks(activation, T, n_neurons, "free", n_chains, x0=x0, seed=seed)
     sizes = {"n_chains": n_chains, "n_samples": n_samples, "n_warmup": n_warmup, "block_size": block_size}
-    samples = sample_path_integral(nets, potential, seed=seed, mass=mass, hbar=hbar, **sizes, **sample_kwargs)
+    samples = sample_path_integral(
+        nets, potential, seed=seed, mass=mass, hbar=hbar, n_devices=n_devices, **sizes, **sample_kwargs
+    )
     xe = samples.blocks["x_end"]
     if bin_edges is None:
         sd = float(np.std(xe)) + np.sqrt(samples.end_tail_variance)

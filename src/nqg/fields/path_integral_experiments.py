@@ -83,6 +83,16 @@ QUICK: dict[str, Any] = {
 }
 
 
+# A run compares N_DENSITY_CHECKS sampled densities with exact ones (endpoint densities of the free and
+# harmonic kernels, psi0 from free ends, |psi0|^2 from periodic paths, for every activation) by chi^2. Each
+# passes at p > P_FAMILY / N_DENSITY_CHECKS (Bonferroni), so a correct sampler fails one of them in at most
+# 0.1 % of runs; a per-check p > 0.001 would let 1.6 % of correct runs fail somewhere.
+N_DENSITY_CHECKS = 4 * len(ACTIVATIONS)
+P_FAMILY = 1e-3
+P_CHECK = P_FAMILY / N_DENSITY_CHECKS
+P_LABEL = f"chi2 p > {P_CHECK:.2g}: 0.001 over the run's {N_DENSITY_CHECKS} density checks"
+
+
 def _sigma(value: float, error: float, exact: float) -> float:
     return float((value - exact) / error) if error > 0 else float("inf")
 
@@ -100,7 +110,7 @@ def _density_check(res: Result, ax, act: str, i: int, edges, density, name: str,
         ms=3,
         label=f"{LABELS[act]} {label} (chi2/dof {chi2:.0f}/{dof})",
     )
-    res.add_check(f"{check} ({act}), chi2 p > 0.001", p > 1e-3, f"chi2/dof = {chi2:.1f}/{dof}")
+    res.add_check(f"{check} ({act}), {P_LABEL}", p > P_CHECK, f"chi2/dof = {chi2:.1f}/{dof}, p = {p:.3g}")
     return {"activation": act, "quantity": f"{name} ({label})", "chi2": chi2, "dof": dof, "p_value": p}
 
 
@@ -249,8 +259,8 @@ def run_nn_path_integral(cfg: dict[str, Any], ctx: RunContext) -> Result:
                 }
             )
             res.add_check(
-                f"endpoint density {kname} {act} vs exact kernel (chi2 p > 0.001)",
-                p > 1e-3,
+                f"endpoint density {kname} {act} vs exact kernel ({P_LABEL})",
+                p > P_CHECK,
                 f"chi2/dof = {chi2:.1f}/{dof}, p = {p:.3g}",
             )
             ax.errorbar(
