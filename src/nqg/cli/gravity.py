@@ -30,7 +30,9 @@ def fit_command(
     """Learn the emergent bulk metric h(eta), the AdS radius L and lambda from your condensate table.
 
     Writes DIR/result.json, DIR/metric.csv (eta, h_mean, h_std), DIR/model.npz (for `nqg gravity
-    predict`) and DIR/metric.png.
+    predict`) and DIR/metric.png. The members train split over the devices in use (`nqg --devices N
+    gravity fit ...`; default: all visible), recorded as params.devices; member i draws from the global
+    stream fold_in(key, i), so the device count does not change the members beyond rounding.
     """
     from nqg.gravity.holography import fit_condensate, read_condensate_csv
 

@@ -32,6 +32,24 @@ to ``eta_fin`` near the horizon, where regularity demands the horizon condition
 
 An ensemble of seeds is one stacked model trained in one compiled run (:func:`fit_paper`,
 :func:`fit_regression`). :func:`predict_condensate` solves ``F(m_q, sigma) = 0`` for ``sigma``.
+
+**Several devices** (:mod:`nqg.devices`). The members are independent, so :func:`train_ensemble` (and
+with it :func:`fit_paper`, :func:`fit_regression`, :func:`fit_condensate`) splits the member axis over the
+devices (default :func:`nqg.devices.device_count`, or ``n_devices=``): the stacked parameters, optimiser
+states and counters are placed with ``NamedSharding`` along :data:`nqg.devices.WORK_AXIS` and ``jit``
+(GSPMD) partitions the vmapped step; nothing is communicated between members. Random streams use the
+*global* member index ``i``: member ``i`` of :func:`discrete_ensemble` / :func:`ode_ensemble` is
+initialised from ``stream_key(key, i)``, and its minibatch at step ``t`` is drawn from
+``stream_key(fold_in(key, t), i)``. Each member's loss and gradient involve that member only (no average
+over members), so with a fixed seed every member's trajectory is the same whatever the device count, up to
+rounding: XLA may order a member's internal sums (e.g. the gradient of ``L``, a sum over data points)
+differently in the one-device program and the partitioned one. Measured on CPU: the paper method bitwise
+equal on 1, 2 and 4 devices; the regression bitwise equal on 2 and 4 devices, and ~1e-14 from one device
+after 200 steps, but its Adam dynamics in the flat chi^2 valley amplify rounding, to ~1e-2 relative in
+``h_n`` and ``L`` after 8000 steps (ensemble statistics agree; members do not). When
+``D`` does not divide the number of members ``K``, the member axis is padded to
+``padded_length(K, D)`` with copies of the last member (global indices ``K, K+1, ...``), which train
+alongside and are dropped from the returned state and history.
 """
 
 from __future__ import annotations
@@ -50,7 +68,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
+from nqg import devices as nqg_devices
 from nqg.errors import NqgInputError
 from nqg.gravity.network import (
     DiscreteBulkNetwork,
@@ -58,7 +78,6 @@ from nqg.gravity.network import (
     NodalPolynomialMetric,
     PolynomialMetric,
     layer_etas,
-    make_ensemble,
 )
 from nqg.train import LoopResult, run_loop
 
@@ -435,24 +454,67 @@ def _ensemble_size(ensemble: HolographicQCD) -> int:
     return int(ensemble.ads_radius.shape[0])
 
 
+def stacked_members(factory, key, n_members: int):
+    """``n_members`` models stacked along a leading axis, member ``i = factory(stream_key(key, i))``.
+
+    The key of member ``i`` depends on its global index only (:func:`nqg.devices.stream_key`), so a
+    prefix of a larger ensemble is the smaller ensemble, whatever the device count.
+    """
+    if isinstance(n_members, bool) or int(n_members) != n_members or n_members < 1:
+        raise NqgInputError(f"the number of members must be a positive integer, got {n_members}")
+    indices = jnp.arange(int(n_members))
+    return eqx.filter_vmap(lambda i: factory(nqg_devices.stream_key(key, i)))(indices)
+
+
+def _leading(tree, fn):
+    """Apply ``fn`` to every array leaf with a leading (member) axis; other leaves unchanged."""
+    return jax.tree_util.tree_map(lambda x: fn(x) if getattr(x, "ndim", 0) else x, tree)
+
+
+def _pad_members(tree, n_padded: int):
+    """Pad the member axis of every array leaf to ``n_padded`` with copies of the last member."""
+
+    def pad(x):
+        extra = n_padded - x.shape[0]
+        return x if extra == 0 else jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)])
+
+    return _leading(tree, pad)
+
+
 class EnsembleState(eqx.Module):
     """Training state of :func:`train_ensemble`: stacked trainable parameters, per-member optimizer
-    state, the base key, and how many steps each member skipped because its loss was not finite."""
+    state, the base key, how many steps each member skipped because its loss was not finite, and each
+    member's global index (its random stream: :func:`nqg.devices.stream_key`)."""
 
     params: Any
     opt_state: Any
     key: jax.Array
     skipped: jax.Array
+    member_index: jax.Array
 
 
-def make_ensemble_step(member_loss, ensemble, optimizer: optax.GradientTransformation, key):
+def make_ensemble_step(
+    member_loss, ensemble, optimizer: optax.GradientTransformation, key, *, device_mesh=None
+):
     """The pure step of :func:`train_ensemble`: returns ``(step_fn, state, static)`` with
     ``step_fn(state, step) -> (state, metrics)`` (what :func:`nqg.train.run_loop` drives) and
-    ``eqx.combine(state.params, static)`` the trained ensemble."""
+    ``eqx.combine(state.params, static)`` the trained ensemble.
+
+    Member ``i`` (global index ``state.member_index[i]``) uses the key ``stream_key(fold_in(key, step),
+    i)`` at ``step``. With a ``device_mesh`` the new state and the metrics are constrained to stay
+    split along the member axis over its devices (the caller places the initial state there)."""
     n_members = _ensemble_size(ensemble)
     trainable, static = eqx.partition(ensemble, eqx.is_inexact_array)
+    split = None if device_mesh is None else NamedSharding(device_mesh, PartitionSpec(nqg_devices.WORK_AXIS))
 
-    def one_member(tr, opt_state, k):
+    def constrain(tree):
+        if split is None:
+            return tree
+        return _leading(tree, lambda x: jax.lax.with_sharding_constraint(x, split))
+
+    def one_member(tr, opt_state, index, step_key):
+        k = nqg_devices.stream_key(step_key, index)
+
         def objective(t):
             return member_loss(eqx.combine(t, static), k)
 
@@ -473,13 +535,20 @@ def make_ensemble_step(member_loss, ensemble, optimizer: optax.GradientTransform
         return new_tr, new_opt, metrics
 
     def step_fn(state: EnsembleState, step):
-        keys = jax.random.split(jax.random.fold_in(state.key, step), n_members)
-        params, opt_state, metrics = jax.vmap(one_member)(state.params, state.opt_state, keys)
+        step_key = jax.random.fold_in(state.key, step)
+        params, opt_state, metrics = jax.vmap(one_member, in_axes=(0, 0, 0, None))(
+            state.params, state.opt_state, state.member_index, step_key
+        )
         skipped = state.skipped + (~metrics["member_finite"]).astype(jnp.int32)
-        return EnsembleState(params, opt_state, state.key, skipped), metrics
+        params, opt_state, skipped, metrics = constrain((params, opt_state, skipped, metrics))
+        return EnsembleState(params, opt_state, state.key, skipped, state.member_index), metrics
 
     state = EnsembleState(
-        trainable, jax.vmap(optimizer.init)(trainable), key, jnp.zeros(n_members, jnp.int32)
+        trainable,
+        jax.vmap(optimizer.init)(trainable),
+        key,
+        jnp.zeros(n_members, jnp.int32),
+        jnp.arange(n_members, dtype=jnp.int32),
     )
     return step_fn, state, static
 
@@ -491,23 +560,60 @@ def train_ensemble(
     *,
     steps: int,
     key,
+    n_devices: int | None = None,
     **run_loop_kwargs: Any,
 ) -> LoopResult:
     """Train every member of a stacked ensemble independently, all in one compiled loop.
 
     ``member_loss(model, key) -> (loss, aux)`` for one member. Each member has its own optimizer
-    state (``vmap`` of ``optimizer``) and its own per-step key. A member whose loss or gradient is
-    not finite at a step (the quartic bulk force can blow the field up for wild parameters) skips
-    that update (parameters and optimizer state kept; counted in ``state.skipped`` and in
-    ``history["member_finite"]``) instead of poisoning the run. Uses :func:`nqg.train.run_loop`
-    (progress bar, checkpoints, resume). ``history["member_loss"]`` is ``(steps, K)``.
+    state (``vmap`` of ``optimizer``) and its own key per step, ``stream_key(fold_in(key, step), i)``
+    with ``i`` its global index. A member whose loss or gradient is not finite at a step (the quartic
+    bulk force can blow the field up for wild parameters) skips that update (parameters and optimizer
+    state kept; counted in ``state.skipped`` and in ``history["member_finite"]``) instead of poisoning
+    the run. Uses :func:`nqg.train.run_loop` (progress bar, checkpoints, resume).
+    ``history["member_loss"]`` is ``(steps, K)``.
+
+    Devices: the member axis is split over ``n_devices`` devices (default
+    :func:`nqg.devices.device_count`; :class:`NqgInputError` outside ``1..visible``) by placing the
+    state with ``NamedSharding`` and letting ``jit`` partition the step. If ``n_devices`` does not
+    divide ``K`` the member axis is padded to :func:`nqg.devices.padded_length` with copies of the last
+    member (global indices ``K, K+1, ...``: the real members' streams are unchanged); the padded members
+    are trained and then dropped from the returned state and history. No quantity mixes members, so the
+    results do not depend on the device count beyond rounding (see the module docstring: the one-device
+    and the partitioned programs may round a member's sums differently, and chaotic training amplifies
+    that).
+    A checkpoint holds the padded state: resume with the same device count.
     """
-    step_fn, state, static = make_ensemble_step(member_loss, ensemble, optimizer, key)
+    n_dev = nqg_devices.resolve_device_count(n_devices)
+    n_members = _ensemble_size(ensemble)
+    n_padded = nqg_devices.padded_length(n_members, n_dev)
+    device_mesh = nqg_devices.mesh(n_dev) if n_dev > 1 else None  # one device: the plain program
+    step_fn, state, static = make_ensemble_step(
+        member_loss, _pad_members(ensemble, n_padded), optimizer, key, device_mesh=device_mesh
+    )
+    if device_mesh is not None:
+        state = EnsembleState(
+            *nqg_devices.shard_leading_axis((state.params, state.opt_state), device_mesh),
+            jax.device_put(state.key, NamedSharding(device_mesh, PartitionSpec())),
+            *nqg_devices.shard_leading_axis((state.skipped, state.member_index), device_mesh),
+        )
     run_loop_kwargs.setdefault("primary", "member_loss")
     out = run_loop(step_fn, state, steps=steps, **run_loop_kwargs)
+
+    def real_members(tree):  # drop the padding; plain arrays on the default device, as from one device
+        return jax.tree_util.tree_map(
+            lambda x: jnp.asarray(x[:n_members] if x.ndim else x), nqg_devices.to_host(tree)
+        )
+
+    final = out.state
     out.state = EnsembleState(
-        eqx.combine(out.state.params, static), out.state.opt_state, out.state.key, out.state.skipped
+        eqx.combine(real_members(final.params), static),
+        real_members(final.opt_state),
+        key,
+        real_members(final.skipped),
+        real_members(final.member_index),
     )
+    out.history = {name: np.asarray(v)[:, :n_members] for name, v in out.history.items()}
     return out
 
 
@@ -537,6 +643,7 @@ def fit_paper(
     batch_size: int = 100,
     epsilon: float = 0.1,
     clip: float | None = None,
+    n_devices: int | None = None,
     **run_loop_kwargs: Any,
 ) -> LoopResult:
     """Train a stacked ensemble with the paper's classification loss, all members in one compiled run.
@@ -550,7 +657,9 @@ def fit_paper(
     published cold start a member needs ~10^5-10^6 steps to converge, and only some do
     (:func:`paper_converged_members`). History: ``member_loss`` (loss incl. penalty),
     ``member_data_loss`` (classification part), ``member_finite``, each ``(steps, K)`` (losses are 0
-    at skipped, non-finite steps). The trained ensemble is ``result.state.params``.
+    at skipped, non-finite steps). The trained ensemble is ``result.state.params``. Member ``i``'s
+    minibatch at step ``t`` comes from ``stream_key(fold_in(key, t), i)``; the members are split over
+    ``n_devices`` devices (default: all in use; see :func:`train_ensemble`).
     """
     member_loss = paper_member_loss(data, batch_size=batch_size, epsilon=epsilon)
     return train_ensemble(
@@ -559,6 +668,7 @@ def fit_paper(
         _adam(learning_rate, final_learning_rate, steps, clip=clip),
         steps=steps,
         key=key,
+        n_devices=n_devices,
         **run_loop_kwargs,
     )
 
@@ -605,6 +715,7 @@ def fit_regression(
     penalty_weight: float = 1.0,
     freeze_lambda_fraction: float = 0.5,
     name: str = "regression",
+    n_devices: int | None = None,
     **run_loop_kwargs: Any,
 ) -> LoopResult:
     """Fit ``F(m_i, sigma_i) = 0`` on the data points with :func:`regression_loss` (full batch).
@@ -613,8 +724,12 @@ def fit_regression(
     of the steps hold lambda at its initial value (letting the quartic coupling move from the
     start traps many seeds in a blown-up nonlinear minimum); the rest train everything with a
     third of the learning rate. History (both stages concatenated): ``member_loss``,
-    ``member_chi2``, ``member_finite``; ``result.state.skipped`` sums both stages.
+    ``member_chi2``, ``member_finite``; ``result.state.skipped`` sums both stages. The members are split
+    over ``n_devices`` devices (default: all in use; see :func:`train_ensemble`); the loss is full-batch
+    and deterministic, so the result does not depend on the device count beyond rounding (which the
+    long, nearly flat chi^2 valley amplifies: see the module docstring).
     """
+    n_devices = nqg_devices.resolve_device_count(n_devices)
     m = jnp.asarray(m_q, dtype=float)
     s = jnp.asarray(sigma, dtype=float)
     err = jnp.asarray(sigma_err, dtype=float) if sigma_err is not None else relative_error * jnp.abs(s)
@@ -636,6 +751,7 @@ def fit_regression(
             steps=first,
             key=jax.random.fold_in(key, 1),
             name=f"{name}_fixed_lambda",
+            n_devices=n_devices,
             **run_loop_kwargs,
         )
         current = out1.state.params.with_trainable_lambda(True)
@@ -652,6 +768,7 @@ def fit_regression(
         steps=rest,
         key=jax.random.fold_in(key, 2),
         name=name,
+        n_devices=n_devices,
         **run_loop_kwargs,
     )
     if outs:
@@ -661,6 +778,7 @@ def fit_regression(
             out2.state.opt_state,
             out2.state.key,
             out2.state.skipped + outs[0].state.skipped,
+            out2.state.member_index,
         )
         out2.steps += outs[0].steps
     return out2
@@ -859,13 +977,15 @@ def load_ensemble(folder: str | Path) -> tuple[HolographicQCD, dict[str, Any]]:
 
 
 def discrete_ensemble(key, n_members: int, **kwargs) -> HolographicQCD:
-    """``n_members`` published-code initialisations stacked (see :func:`discrete_model`)."""
-    return make_ensemble(lambda k: discrete_model(k, **kwargs), key, n_members)
+    """``n_members`` published-code initialisations stacked (see :func:`discrete_model`); member ``i``
+    from ``stream_key(key, i)`` (:func:`stacked_members`)."""
+    return stacked_members(lambda k: discrete_model(k, **kwargs), key, n_members)
 
 
 def ode_ensemble(key, n_members: int, **kwargs) -> HolographicQCD:
-    """``n_members`` neural-ODE initialisations stacked (see :func:`ode_model`)."""
-    return make_ensemble(lambda k: ode_model(k, **kwargs), key, n_members)
+    """``n_members`` neural-ODE initialisations stacked (see :func:`ode_model`); member ``i`` from
+    ``stream_key(key, i)`` (:func:`stacked_members`)."""
+    return stacked_members(lambda k: ode_model(k, **kwargs), key, n_members)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -912,6 +1032,7 @@ def fit_condensate(
     quick: bool = False,
     ctx=None,
     source: str = "",
+    n_devices: int | None = None,
 ):
     """Emergent metric, L and lambda from a (quark mass, condensate) table; returns a Result.
 
@@ -920,7 +1041,9 @@ def fit_condensate(
     cubic fit of the table, started from the regression fit (from the published cold start, h_n ~ N(4, 3),
     L = 0.8, lambda = 0.2, only some seeds converge, after ~10^5-10^6 steps). Writes into ``ctx.out_dir``:
     ``metric.csv`` (eta, h_mean, h_std), ``model.npz`` (the ensemble, for ``nqg gravity predict``)
-    and ``metric.png``.
+    and ``metric.png``. The members are split over ``n_devices`` devices (default: all in use, recorded
+    as ``params.devices``); member ``i`` starts from ``stream_key(k_init, i)`` (see :func:`train_ensemble`),
+    so the result does not depend on the device count beyond rounding (see the module docstring).
     """
     from nqg.results import Result, write_csv
 
@@ -928,12 +1051,13 @@ def fit_condensate(
         raise NqgInputError(f"method must be 'regression' or 'paper', got {method!r}")
     if n_members < 1:
         raise NqgInputError(f"--seeds must be >= 1, got {n_members}")
+    n_dev = nqg_devices.resolve_device_count(n_devices)
     settings = FIT_SETTINGS[bool(quick)]
     m = np.asarray(m_q, dtype=float)
     s = np.asarray(sigma, dtype=float)
     key = jax.random.key(seed)
     k_init, k_reg, k_paper = jax.random.split(key, 3)
-    loop = {"ctx": ctx, "chunk": 500}
+    loop = {"ctx": ctx, "chunk": 500, "n_devices": n_dev}
     out = fit_regression(
         discrete_ensemble(k_init, n_members, h_std=1.0),
         m,
@@ -970,7 +1094,7 @@ def fit_condensate(
         "gravity-fit",
         quick=quick,
         seed=seed,
-        params={"method": method, "seeds": n_members, "data": source, **settings},
+        params={"method": method, "seeds": n_members, "data": source, "devices": n_dev, **settings},
     )
     radius = np.abs(np.asarray(ensemble.ads_radius))
     lam = np.asarray(ensemble.bulk.lam)

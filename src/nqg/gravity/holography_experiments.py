@@ -10,6 +10,11 @@ a constant 1e-3, no clipping, 6 x 10^5 steps (the published notebook: 10^6); onl
 converge, those are also reported as ``_paper_converged``),
 ``_regression`` (F = 0 on the data points, see :func:`nqg.gravity.holography.regression_loss`),
 and ``_paper_warm`` (the paper's classification loss started from the regression fit).
+
+Every ensemble trains with its members split over the devices in use (``nqg --devices N run ...``, default
+all; recorded as ``params.devices``): member ``i`` is initialised from ``stream_key(key, i)`` and draws its
+minibatch at step ``t`` from ``stream_key(fold_in(key, t), i)`` (:mod:`nqg.gravity.holography`), so the
+device count changes the members only at the rounding level (which long regressions amplify).
 """
 
 from __future__ import annotations
