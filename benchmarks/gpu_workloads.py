@@ -2,9 +2,9 @@
 """GPU-sized workloads of issue #13 §3, timed in one run: VMC, network ensembles, path integrals, holography.
 
 Run through ``benchmarks/gpu.sh`` (one GPU call, < 8 minutes on an H100/H200) or, small, on any CPU with
-``--cpu`` (kept working by ``tests/core/test_benchmark_scripts.py``). Every figure is printed with the
-device it ran on; a section that fails prints ``FAILED`` and the rest go on; sections are skipped once
-``--budget-s`` seconds have passed.
+``--cpu`` (kept working by ``tests/core/test_benchmark_gpu_script.py`` under ``-m slow``). Every figure
+is printed with the device it ran on; a section that fails prints ``FAILED`` and the rest go on; sections
+are skipped once ``--budget-s`` seconds have passed.
 
 1. **VMC** (the problem of ``benchmarks/vmc_vs_netket.py``: Heisenberg L x L, Marshall sign, S^z = 0, RBM at
    ``alpha``, exchange moves, SR + SGD): for every lattice and sample count, the median seconds per

@@ -20,6 +20,7 @@ def run(*args: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow  # ~50 s on 2 cores: run with `make test-slow` (CI time)
 def test_gpu_script_vmc_section_on_the_cpu():
     out = run("--sections", "vmc", "--iterations", "3", "--warmup", "1")
     rows = re.findall(r"nqg +VMC +(\d+)x\d+ .* ([0-9.]+) s/iteration, ([0-9.e+]+) samples/s \[cpu", out)

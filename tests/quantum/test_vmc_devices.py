@@ -63,6 +63,47 @@ SCRIPT = textwrap.dedent(
     psi = np.exp(np.asarray(runs[4].model.log_psi(states)))
     psi /= np.linalg.norm(psi)
     out["exact_final"] = float(psi @ ham.to_dense(hil) @ psi)
+    try:
+        make(3)
+        out["three_devices"] = "accepted"
+    except NqgInputError as exc:
+        out["three_devices"] = str(exc)
+    print(json.dumps(out))
+    """
+)
+
+
+SLOW_SCRIPT = textwrap.dedent(
+    r"""
+    import json, tempfile
+    from pathlib import Path
+    import jax, jax.numpy as jnp, numpy as np, optax
+    import nqg
+    from nqg.errors import NqgInputError
+    from nqg.quantum.hilbert import SpinHilbert
+    from nqg.quantum.lattice import chain
+    from nqg.quantum.models import RBM
+    from nqg.quantum.operators import Heisenberg
+    from nqg.quantum.samplers import MetropolisExchange
+    from nqg.quantum.vmc import SR, VMC
+    from nqg.spec import RunContext
+    from typer.testing import CliRunner
+    from nqg.cli import app
+
+    out = {"visible": len(jax.devices())}
+    lat = chain(8)
+    ham = Heisenberg(lat, marshall_sign=True)
+    hil = SpinHilbert(8, total_sz=0)
+
+    def make(d):
+        sampler = MetropolisExchange(hil, lat.bonds, n_chains=8, n_samples=128)
+        model = RBM(8, 1, key=jax.random.key(0))
+        return VMC(ham, model, sampler, optax.sgd(0.05), sr=SR(diag_shift=0.01), n_devices=d)
+
+    def flat(model):
+        return np.concatenate([np.ravel(x) for x in jax.tree.leaves(model)])
+
+    e1 = make(1).run(20, jax.random.key(1), progress=False, final_estimate_repeats=0).history["energy"]
     # checkpoint and resume with sharded chains: 10 + 10 iterations = 20
     with tempfile.TemporaryDirectory() as tmp:
         ck = Path(tmp) / "ck"
@@ -71,11 +112,6 @@ SCRIPT = textwrap.dedent(
         ctx = RunContext(out_dir=Path(tmp), seed=0, quick=False, quiet=True, resume=True, checkpoint_dir=ck)
         resumed = make(4).run(20, jax.random.key(1), ctx=ctx, progress=False, final_estimate_repeats=0)
     out["resumed_rel"] = float(np.max(np.abs(resumed.history["energy"] - e1) / np.abs(e1)))
-    try:
-        make(3)
-        out["three_devices"] = "accepted"
-    except NqgInputError as exc:
-        out["three_devices"] = str(exc)
     cli = ["quantum", "ground-state", "--hamiltonian", "heisenberg", "--size", "8", "--alpha", "1",
            "--chains", "8", "--samples", "128", "--iterations", "20", "--json"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,6 +130,11 @@ def found(device_script):
     return device_script(SCRIPT, 4)
 
 
+@pytest.fixture(scope="module")
+def found_slow(device_script):
+    return device_script(SLOW_SCRIPT, 4)
+
+
 def test_one_two_four_devices_give_the_same_vmc_run(found):
     assert found["visible"] == 4
     assert found["chain_sharding"] == 4  # the chains really are split over 4 devices
@@ -108,12 +149,17 @@ def test_sharded_estimate_matches_the_exact_energy_of_its_state(found):
     assert err > 0 and abs(e - found["exact_final"]) <= 4 * err, (e, err, found["exact_final"])
 
 
-def test_checkpoint_and_resume_of_sharded_chains(found):
-    assert found["resumed_rel"] <= 1e-10
+@pytest.mark.slow  # a second 4-device start-up (~25 s): CI runs the 2-process VMC test instead
+def test_checkpoint_and_resume_of_sharded_chains(found_slow):
+    assert found_slow["resumed_rel"] <= 1e-10
 
 
 def test_chain_count_must_divide_over_devices(found):
     assert "8 Markov chains cannot be split evenly over 3 devices" in found["three_devices"]
-    assert found["cli_rc"] == 0 and found["cli_devices"] == 2, found["cli_devices"]
-    rc, lines, written = found["cli_bad"]
+
+
+@pytest.mark.slow
+def test_devices_option_of_ground_state(found_slow):
+    assert found_slow["cli_rc"] == 0 and found_slow["cli_devices"] == 2, found_slow["cli_devices"]
+    rc, lines, written = found_slow["cli_bad"]
     assert rc == 2 and len(lines) == 1 and "split evenly" in lines[0] and not written, found["cli_bad"]
