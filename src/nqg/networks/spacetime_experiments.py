@@ -193,7 +193,7 @@ GEODESIC_DEFAULTS: dict[str, Any] = {
     "stretch": 2.5,
     "shift": 0.3,
 }
-GEODESIC_QUICK: dict[str, Any] = {"trajectories": 60, "points": 30, "heldout": 8, "steps": 800}
+GEODESIC_QUICK: dict[str, Any] = {"trajectories": 40, "points": 30, "heldout": 8, "steps": 500}
 
 GEOMETRIES = {
     "sphere": (geo.sphere_geodesics, geo.sphere_metric, 1.0, ("theta", "phi")),
