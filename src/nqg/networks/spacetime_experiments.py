@@ -23,7 +23,7 @@ SPACETIME_DEFAULTS: dict[str, Any] = {
     "dx": 0.05,
     "k_max": 2.0,
     "stencil_functions": 64,
-    "stencil_steps": 50,
+    "stencil_steps": 200,  # L-BFGS to convergence: at 50 steps 32 functions left a 2% held-out error
     "depths": [2, 4, 8, 16],
     "duration": 1.0,
     "flow_points": 512,
