@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nqg-installed
 # Two test processes on the 2-core CI machine: much of each test is single-threaded XLA compilation.
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install demo test test-slow lint docs bench clean
 

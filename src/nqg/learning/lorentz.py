@@ -163,15 +163,20 @@ def isotropy_report(
     three modes each). ``max_dispersion_error``: ``max |omega/(c k) - 1|`` over those modes with the
     axis ``c`` (massless networks). ``anisotropy``: rows ``{k, v_axis, v_diag, ratio - 1}`` comparing the
     diagonal phase velocity with the axis phase velocity interpolated (cubic in ``k``) to the same ``|k|``.
+    ``unstable_modes``: modes without a real frequency (a learned network can have growing modes); they are
+    left out of every fit and reported.
     """
     from scipy.interpolate import CubicSpline
 
     d = directional_dispersion(network, steps)
     ka, wa, kd, wd = d["k_axis"], d["omega_axis"], d["k_diag"], d["omega_diag"]
+    ok_a, ok_d = np.isfinite(wa), np.isfinite(wd)
+    unstable = int((~ok_a).sum() + (~ok_d).sum())
+    ka, wa, kd, wd = ka[ok_a], wa[ok_a], kd[ok_d], wd[ok_d]
     sel_a, sel_d = ka < k_max, kd < k_max
     if sel_a.sum() < 3 or sel_d.sum() < 3:
         raise NqgInputError(
-            f"lattice of {network.shape[0]} sites has too few diagonal modes below k_max = {k_max:.3g}; "
+            f"lattice of {network.shape[0]} sites has too few (stable) modes below k_max = {k_max:.3g}; "
             "use a larger lattice"
         )
     fa = fit_speed(ka[sel_a], wa[sel_a], massive=massive)
@@ -191,6 +196,7 @@ def isotropy_report(
         "c_diag": fd["c"],
         "max_dispersion_error": float(np.max(err)),
         "anisotropy": rows,
+        "unstable_modes": unstable,
         "raw": d,
     }
 

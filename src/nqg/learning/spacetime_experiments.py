@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg.errors import NqgInputError
 from nqg.results import Result, save_figure
 from nqg.spec import Experiment, RunContext
 
@@ -345,7 +346,13 @@ def run_lorentz(cfg: dict[str, Any], ctx: RunContext) -> Result:
         )
     if ref is not None:
         # omega^2 = m^2 + c^2 k^2 + b k^4 needs more modes than k < 0.1 pi gives at this size
-        rep = isotropy_report(ref.network, k_max=0.2 * np.pi, steps=48, massive=True)
+        try:
+            rep = isotropy_report(ref.network, k_max=0.2 * np.pi, steps=48, massive=True)
+        except NqgInputError as exc:  # the learned network has too few stable modes to fit
+            rep = {"c_axis": float("nan"), "c_diag": float("nan"), "unstable_modes": -1}
+            note = f"learned network (noise {cfg['reference_noise']}, lr {ref_lr}) not analysed: {exc}"
+            res.add_table("notes", [*res.tables.get("notes", []), {"note": note}])
+        res.add_metric("learned_unstable_modes", rep["unstable_modes"])
         iso = abs(rep["c_diag"] / rep["c_axis"] - 1) if rep["c_axis"] > 0 else float("nan")
         res.add_metric("learned_c_axis", rep["c_axis"])
         res.add_metric("learned_c_diagonal", rep["c_diag"])
