@@ -470,6 +470,7 @@ EXPERIMENTS = [
         quick=MESON_QUICK,
         run=run_ads_qcd_mesons,
         reference=MESON_REF,
+        full_time_s=48,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="dbm-ads-cft",
@@ -478,5 +479,6 @@ EXPERIMENTS = [
         quick=DBM_QUICK,
         run=run_dbm_ads_cft,
         reference=DBM_REF,
+        full_time_s=24,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
 ]

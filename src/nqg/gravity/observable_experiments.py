@@ -370,6 +370,7 @@ EXPERIMENTS: list[Experiment] = [
         run=run_wilson_loop,
         quick=QUICK,
         reference=REFERENCE,
+        full_time_s=20,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="holographic-dilaton",
@@ -378,5 +379,6 @@ EXPERIMENTS: list[Experiment] = [
         run=run_dilaton,
         quick=QUICK,
         reference="Hashimoto, Ohashi, Sumimoto, arXiv:2108.08091, arXiv:2209.04638",
+        full_time_s=27,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
 ]

@@ -1045,6 +1045,7 @@ EXPERIMENTS = [
         run=run_sgd_temperature,
         quick=SGD_QUICK,
         reference=REFERENCE,
+        full_time_s=16,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="fokker-planck",
@@ -1053,6 +1054,7 @@ EXPERIMENTS = [
         run=run_fokker_planck,
         quick=FP_QUICK,
         reference=REFERENCE,
+        full_time_s=32,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="entropy-balance",
@@ -1061,6 +1063,7 @@ EXPERIMENTS = [
         run=run_entropy_balance,
         quick=EB_QUICK,
         reference=REFERENCE,
+        full_time_s=13,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="madelung",
@@ -1069,6 +1072,7 @@ EXPERIMENTS = [
         run=run_madelung,
         quick=MAD_QUICK,
         reference=REFERENCE,
+        full_time_s=67,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="schrodinger-quantization",
@@ -1077,6 +1081,7 @@ EXPERIMENTS = [
         run=run_schrodinger_quantization,
         quick=SQ_QUICK,
         reference=REFERENCE,
+        full_time_s=20,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
 ]
 

@@ -635,6 +635,7 @@ EXPERIMENTS = [
         run=run_light_cone,
         quick=LIGHT_CONE_QUICK,
         reference=REFERENCE,
+        full_time_s=15,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="network-lorentz",
@@ -643,6 +644,7 @@ EXPERIMENTS = [
         run=run_lorentz,
         quick=LORENTZ_QUICK,
         reference=REFERENCE,
+        full_time_s=58,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="network-geodesics",
@@ -651,6 +653,7 @@ EXPERIMENTS = [
         run=run_geodesics,
         quick=GEODESIC_QUICK,
         reference=REFERENCE,
+        full_time_s=51,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="einstein-uniqueness",
@@ -659,6 +662,7 @@ EXPERIMENTS = [
         run=run_einstein,
         quick=EINSTEIN_QUICK,
         reference=REFERENCE,
+        full_time_s=17,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
 ]
 

@@ -324,6 +324,7 @@ EXPERIMENTS = [
         run=run_network_spacetime,
         quick=SPACETIME_QUICK,
         reference=REFERENCE,
+        full_time_s=73,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
     Experiment(
         name="neural-geodesic",

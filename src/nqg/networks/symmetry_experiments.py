@@ -422,6 +422,7 @@ EXPERIMENTS: list[Experiment] = [
         quick=SYMMETRY_QUICK,
         run=run_nn_symmetries,
         reference=REFERENCE,
+        full_time_s=140,  # measured wall time of the full setting on 2 CPU cores (2026-11-27, under load)
     ),
     Experiment(
         name="neural-ode-gauge",
@@ -431,5 +432,6 @@ EXPERIMENTS: list[Experiment] = [
         quick=ODE_QUICK,
         run=run_neural_ode_gauge,
         reference=REFERENCE,
+        full_time_s=95,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
 ]

@@ -299,6 +299,7 @@ DBM_IMAGINARY_TIME = Experiment(
     },
     run=run_dbm_imaginary_time,
     reference=REFERENCE,
+    full_time_s=26,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
 )
 
 EXPERIMENTS = [DBM_IMAGINARY_TIME]

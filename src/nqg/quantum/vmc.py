@@ -146,9 +146,7 @@ class SR:
 
     def __post_init__(self) -> None:
         if self.solver not in ("auto", "dense", "cg", "sample_space", "onthefly"):
-            raise NqgInputError(
-                f"SR solver must be auto|dense|cg|sample_space|onthefly, got {self.solver!r}"
-            )
+            raise NqgInputError(f"SR solver must be auto|dense|cg|sample_space|onthefly, got {self.solver!r}")
         if self.diag_scale not in ("constant", "relative"):
             raise NqgInputError(f"diag_scale must be 'constant' or 'relative', got {self.diag_scale!r}")
         if self.solver == "onthefly" and self.diag_scale != "constant":
