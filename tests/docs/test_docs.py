@@ -100,6 +100,8 @@ def command_lines() -> list[tuple[str, list[str]]]:
                 words = shlex.split(line, comments=True)
                 while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
                     words = words[1:]  # NQG_PRECISION=float32 nqg ...
+                if words and words[0] in ("srun", "mpirun", "mpiexec") and "nqg" in words:
+                    words = words[words.index("nqg") :]  # a cluster launcher: srun nqg --distributed ...
                 if words and words[0] == "nqg":
                     found.append((_page_id(page), words[1:]))
     return found
