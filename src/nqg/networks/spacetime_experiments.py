@@ -333,6 +333,7 @@ EXPERIMENTS = [
         run=run_neural_geodesic,
         quick=GEODESIC_QUICK,
         reference=REFERENCE,
+        full_time_s=257,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
     ),
 ]
 
