@@ -12,7 +12,8 @@ import textwrap
 
 import pytest
 
-SCRIPT = textwrap.dedent(
+# the problem both scripts share: Heisenberg ring N = 8, RBM alpha = 1, 8 chains, VMC on d devices
+PRELUDE = textwrap.dedent(
     r"""
     import json, tempfile
     from pathlib import Path
@@ -42,6 +43,11 @@ SCRIPT = textwrap.dedent(
     def flat(model):
         return np.concatenate([np.ravel(x) for x in jax.tree.leaves(model)])
 
+    """
+)
+
+SCRIPT = PRELUDE + textwrap.dedent(
+    r"""
     runs = {
         d: make(d).run(20, jax.random.key(1), progress=False, final_estimate_repeats=2 if d == 4 else 0)
         for d in (1, 2, 4)
@@ -73,36 +79,8 @@ SCRIPT = textwrap.dedent(
 )
 
 
-SLOW_SCRIPT = textwrap.dedent(
+SLOW_SCRIPT = PRELUDE + textwrap.dedent(
     r"""
-    import json, tempfile
-    from pathlib import Path
-    import jax, jax.numpy as jnp, numpy as np, optax
-    import nqg
-    from nqg.errors import NqgInputError
-    from nqg.quantum.hilbert import SpinHilbert
-    from nqg.quantum.lattice import chain
-    from nqg.quantum.models import RBM
-    from nqg.quantum.operators import Heisenberg
-    from nqg.quantum.samplers import MetropolisExchange
-    from nqg.quantum.vmc import SR, VMC
-    from nqg.spec import RunContext
-    from typer.testing import CliRunner
-    from nqg.cli import app
-
-    out = {"visible": len(jax.devices())}
-    lat = chain(8)
-    ham = Heisenberg(lat, marshall_sign=True)
-    hil = SpinHilbert(8, total_sz=0)
-
-    def make(d):
-        sampler = MetropolisExchange(hil, lat.bonds, n_chains=8, n_samples=128)
-        model = RBM(8, 1, key=jax.random.key(0))
-        return VMC(ham, model, sampler, optax.sgd(0.05), sr=SR(diag_shift=0.01), n_devices=d)
-
-    def flat(model):
-        return np.concatenate([np.ravel(x) for x in jax.tree.leaves(model)])
-
     e1 = make(1).run(20, jax.random.key(1), progress=False, final_estimate_repeats=0).history["energy"]
     # checkpoint and resume with sharded chains: 10 + 10 iterations = 20
     with tempfile.TemporaryDirectory() as tmp:
