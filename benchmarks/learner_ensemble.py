@@ -9,6 +9,10 @@ per-learner Threefry counter streams, AS241 normals, learners sharded over ``--d
   step: JAX's Threefry, rolled on CPU, and ``erfinv``) in the same scan, as a ratio;
 * the stationary temperature against the exact discrete result, so that a fast but wrong engine cannot pass.
 
+On an AVX-512 CPU the engine compiles its scan with 512-bit vectors
+(``nqg.devices.wide_vector_compiler_options``; printed as ``wide vectors``); ``--vector-width`` sets the XLA
+flag for every program, the baseline included.
+
 On a CPU, XLA runs one device's loop on one core: ``--devices`` (default: all cores) simulates that many
 host devices (``XLA_FLAGS=--xla_force_host_platform_device_count``, set here before JAX starts) so that the
 learners are split over the cores. On a loaded machine compare the CPU time per learner-step.
@@ -96,7 +100,8 @@ def main() -> None:
     print(
         f"learners={n} steps={k} dtype={jnp.dtype(dtype).name} devices={args.devices} "
         f"backend={jax.default_backend()} XLA_FLAGS='{os.environ['XLA_FLAGS']}' cores={os.cpu_count()} "
-        f"load(1 min)={os.getloadavg()[0]:.2f}; best of {len(engine)} runs"
+        f"load(1 min)={os.getloadavg()[0]:.2f}; wide vectors={nqg_devices.wide_vector_compiler_options()}; "
+        f"best of {len(engine)} runs"
     )
     print(
         f"engine: wall {wall:.2f} s, CPU {cpu:.2f} s, {rate:.3g} learner-steps/s "

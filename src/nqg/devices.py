@@ -32,6 +32,7 @@ are brought to every process with :func:`to_host`; only :func:`is_writer` (proce
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -133,6 +134,34 @@ def padded_length(n_items: int, n_devices: int) -> int:
 def stream_key(key: jax.Array, global_index: Any) -> jax.Array:
     """Random key of work item ``global_index``: ``fold_in(key, global_index)``, independent of devices."""
     return jax.random.fold_in(key, global_index)
+
+
+WIDE_VECTORS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512}
+"""See :func:`wide_vector_compiler_options`."""
+
+
+@functools.cache
+def _host_has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return any(line.startswith("flags") and " avx512f" in line for line in cpuinfo)
+    except OSError:
+        return False
+
+
+def wide_vector_compiler_options() -> dict[str, Any] | None:
+    """XLA compile options for elementwise loops over many independent items on an AVX-512 CPU.
+
+    LLVM's x86 back end prefers 256-bit vectors by default (512-bit instructions lower the clock of some
+    Intel parts); for a compute-bound elementwise loop (a block cipher, a normal quantile and an update per
+    item) 512-bit vectors halve the instruction count. ``{"xla_cpu_prefer_vector_width": 512}`` for a
+    jit's ``compiler_options`` when the default backend is the CPU and the host has AVX-512F, else
+    ``None`` (GPUs and other CPUs compile as usual). The choice changes no result beyond the rounding of
+    reordered reductions.
+    """
+    if jax.default_backend() == "cpu" and _host_has_avx512():
+        return WIDE_VECTORS
+    return None
 
 
 def shard_leading_axis(x: Any, device_mesh: Mesh | None = None) -> Any:
