@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nqg import rng
 from nqg.errors import NqgInputError
 
 Array = jax.Array
@@ -118,9 +119,9 @@ class PolynomialProfiles(eqx.Module):
     def init(cls, key: Array, degree: int, scale: float, spread: float = 0.3) -> PolynomialProfiles:
         """A random start: ``phi_1 ~ 1 + spread U(-1, 1)``, other coefficients ``~ 0.1 spread N(0, 1)``."""
         k1, k2, k3 = jax.random.split(key, 3)
-        dil = 0.1 * spread * jax.random.normal(k1, (degree,))
-        dil = dil.at[0].set(1.0 + spread * jax.random.uniform(k2, (), minval=-1.0, maxval=1.0))
-        warp = 0.1 * spread * jax.random.normal(k3, (degree,))
+        dil = 0.1 * spread * rng.normal(k1, (degree,))
+        dil = dil.at[0].set(1.0 + spread * rng.uniform(k2, (), minval=-1.0, maxval=1.0))
+        warp = 0.1 * spread * rng.normal(k3, (degree,))
         return cls(warp=warp, dilaton=dil, scale=float(scale))
 
 
@@ -403,13 +404,13 @@ class ConfiningParametrization(eqx.Module):
         """A random start near a soft wall: the z^2 coefficient of Phi ``1 + spread U(-1, 1)``, the
         others ``0.1 spread N(0, 1)``; with degree 1 the z^2 coefficients are the confining top ones."""
         k1, k2, k3, k4 = jax.random.split(key, 4)
-        dil = 0.1 * spread * jax.random.normal(k1, (degree,))
-        dil = dil.at[0].set(1.0 + spread * jax.random.uniform(k2, (), minval=-1.0, maxval=1.0))
-        warp = 0.1 * spread * jax.random.normal(k3, (degree,))
+        dil = 0.1 * spread * rng.normal(k1, (degree,))
+        dil = dil.at[0].set(1.0 + spread * rng.uniform(k2, (), minval=-1.0, maxval=1.0))
+        warp = 0.1 * spread * rng.normal(k3, (degree,))
         if degree == 1:
             tops = jnp.stack([dil[0] - (2 * s - 1) * warp[0] for s in spins])
         else:
-            tops = 0.05 * jnp.exp(0.5 * jax.random.normal(k4, (2,)))
+            tops = 0.05 * jnp.exp(0.5 * rng.normal(k4, (2,)))
         raw = jnp.log(jnp.expm1(jnp.maximum(tops, 1e-3)))
         return cls(warp_low=warp[:-1], dilaton_low=dil[:-1], top_raw=raw, spins=spins, scale=float(scale))
 
@@ -497,7 +498,7 @@ def fit_meson_ensemble(
         targets = {}
     for i, s in enumerate(data.spins if not targets else []):
         m, e = data.masses[s], data.errors[s]
-        noise = np.asarray(jax.random.normal(jax.random.fold_in(k_data, i), (members, m.size)))
+        noise = np.asarray(rng.normal(jax.random.fold_in(k_data, i), (members, m.size)))
         t = m[None, :] + (noise * e[None, :] if resample else np.zeros_like(noise))
         targets[s] = np.sort(np.abs(t), axis=1)
     bases = {s: LaguerreBasis.build(s, scale, n_basis) for s in data.spins}

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg import rng
+
 INVARIANT_NAMES = ("dc h_ab dc h^ab", "dc h_ab d^b h^ac", "da h da h", "da h db h^ab", "da h^ab dc h_cb")
 FIERZ_PAULI = np.array([-0.5, 1.0, 0.5, -1.0, 0.0])
 TOTAL_DERIVATIVE = np.array([0.0, 1.0, 0.0, 0.0, -1.0])
@@ -74,9 +76,9 @@ def gauge_mode(k: jax.Array, xi: jax.Array) -> jax.Array:
 def gauge_constraint_matrix(dim: int, key: jax.Array, samples: int = 40) -> np.ndarray:
     """Rows ``I_i(h, delta_xi h)`` at ``h``, ``xi``: ``A c = 0`` iff ``c`` is gauge-invariant."""
     k1, k2, k3 = jax.random.split(key, 3)
-    ks = jax.random.normal(k1, (samples, dim))
-    hs = jax.random.normal(k2, (samples, dim, dim))
-    xis = jax.random.normal(k3, (samples, dim))
+    ks = rng.normal(k1, (samples, dim))
+    hs = rng.normal(k2, (samples, dim, dim))
+    xis = rng.normal(k3, (samples, dim))
     rows = jax.jit(jax.vmap(lambda k, h, xi: invariants(k, h, gauge_mode(k, xi))))(ks, hs, xis)
     return np.asarray(rows)
 
@@ -86,7 +88,7 @@ def kernel_map(dim: int, key: jax.Array, samples: int = 8) -> np.ndarray:
 
     Its null space is the set of combinations that vanish identically: total derivatives.
     """
-    ks = jax.random.normal(key, (samples, dim))
+    ks = rng.normal(key, (samples, dim))
 
     zero = jnp.zeros((dim, dim), ks.dtype)
     hess = jax.jit(
@@ -165,8 +167,8 @@ def einstein_operator_check(coeffs: Any, dim: int, key: jax.Array, samples: int 
     ``|E - lambda G| / |E|``, and the spread of the per-sample ratios.
     """
     k1, k2 = jax.random.split(key)
-    ks = jax.random.normal(k1, (samples, dim))
-    hs = jax.random.normal(k2, (samples, dim, dim))
+    ks = rng.normal(k1, (samples, dim))
+    hs = rng.normal(k2, (samples, dim, dim))
     eta = minkowski(dim)
     c = jnp.asarray(coeffs, ks.dtype)
     el = jax.jit(jax.vmap(lambda k, h: eta @ euler_lagrange(c, k, h) @ eta))(ks, hs)
@@ -192,9 +194,9 @@ def volume_variation_check(dim: int, key: jax.Array, samples: int = 10) -> float
     """Largest relative error of ``d sqrt(-g)/d g^{ab} = -(1/2) sqrt(-g) g_ab`` (autodiff), random metrics."""
     k1, k2 = jax.random.split(key)
     eta = minkowski(dim)
-    pert = jax.random.normal(k1, (samples, dim, dim)) * 0.2
+    pert = rng.normal(k1, (samples, dim, dim)) * 0.2
     pert = 0.5 * (pert + jnp.swapaxes(pert, 1, 2))
-    boosts = jax.random.normal(k2, (samples, dim, dim)) * 0.3
+    boosts = rng.normal(k2, (samples, dim, dim)) * 0.3
 
     @jax.jit
     @jax.vmap

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nqg import rng
 from nqg.networks.neural_ode import (
     ChebyshevPolynomial,
     LinearNeuralODE,
@@ -150,7 +151,7 @@ def fit_gauge_orbit_1d(
     else:
         raise NqgInputError(f"unknown function kind {kind!r}; allowed: polynomial, mlp, piecewise_linear")
     ode = LinearNeuralODE(w, ZeroFunction((1,), jnp.dtype(dtype).name), float(T))
-    x0 = jax.random.normal(k_x, (n_data, 1), dtype)
+    x0 = rng.normal(k_x, (n_data, 1), dtype)
     xT = float(np.exp(A)) * x0
 
     def data_loss(model: LinearNeuralODE) -> jax.Array:

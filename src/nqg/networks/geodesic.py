@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nqg import rng
 from nqg.errors import NqgInputError
 from nqg.spec import RunContext
 from nqg.train import minimize
@@ -264,7 +265,7 @@ def _orthonormal_frame_sphere(theta: np.ndarray, phi: np.ndarray) -> tuple[np.nd
 def _uneven_times(key: jax.Array, n: int, m: int, duration: float, jitter: float) -> np.ndarray:
     """``m`` increasing times on ``[0, duration]``: a grid with each point moved by up to ``jitter`` of
     a spacing (uneven sampling, no two points closer than ``(1 - 2 jitter)`` spacings)."""
-    k = np.asarray(jax.random.uniform(key, (n, m), minval=-jitter, maxval=jitter))
+    k = np.asarray(rng.uniform(key, (n, m), minval=-jitter, maxval=jitter))
     grid = np.arange(m)[None, :] + k
     grid[:, 0], grid[:, -1] = 0.0, m - 1.0
     return grid * duration / (m - 1)
@@ -290,7 +291,7 @@ def sphere_geodesics(
     t_all = _uneven_times(k_time, n_trajectories, n_points, duration, jitter)
     while len(positions) < n_trajectories:
         key, sub = jax.random.split(key)
-        u = np.asarray(jax.random.uniform(sub, (4 * n_trajectories, 3)))
+        u = np.asarray(rng.uniform(sub, (4 * n_trajectories, 3)))
         theta0 = theta_range[0] + 0.3 + (theta_range[1] - theta_range[0] - 0.6) * u[:, 0]
         phi0 = phi_range[0] + (phi_range[1] - phi_range[0]) * u[:, 1]
         alpha = 2 * np.pi * u[:, 2]
@@ -329,7 +330,7 @@ def hyperbolic_geodesics(
     ``(x0, log y0)`` uniform in the box."""
     k_time, k_start = jax.random.split(key)
     t = _uneven_times(k_time, n_trajectories, n_points, duration, jitter)
-    u = np.asarray(jax.random.uniform(k_start, (n_trajectories, 3)))
+    u = np.asarray(rng.uniform(k_start, (n_trajectories, 3)))
     x0 = x_range[0] + (x_range[1] - x_range[0]) * u[:, 0]
     y0 = np.exp(np.log(y_range[0]) + np.log(y_range[1] / y_range[0]) * u[:, 1])
     alpha = np.pi * u[:, 2]

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg import rng
 from nqg.errors import NqgInputError
 
 # ----------------------------------------------------------------------------- trainable functions of t
@@ -110,7 +111,7 @@ class ChebyshevPolynomial(eqx.Module):
     ) -> ChebyshevPolynomial:
         """Coefficients ``c_k ~ N(0, (scale / (k + 1))^2)`` (smooth random functions)."""
         dtype = dtype or jnp.zeros(()).dtype
-        c = jax.random.normal(key, (degree + 1, *shape), dtype)
+        c = rng.normal(key, (degree + 1, *shape), dtype)
         decay = (scale / jnp.arange(1, degree + 2, dtype=dtype)).reshape((-1,) + (1,) * len(shape))
         return cls(c * decay, float(T))
 
@@ -181,7 +182,7 @@ class PiecewiseLinear(eqx.Module):
         dtype: Any = None,
     ) -> PiecewiseLinear:
         dtype = dtype or jnp.zeros(()).dtype
-        return cls(scale * jax.random.normal(key, (n_knots, *shape), dtype), float(T))
+        return cls(scale * rng.normal(key, (n_knots, *shape), dtype), float(T))
 
 
 FUNCTION_KINDS = ("polynomial", "mlp", "piecewise_linear")

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nqg import rng
 from nqg.errors import NqgInputError
 from nqg.spec import RunContext
 from nqg.train import LoopResult, minimize, run_loop
@@ -83,9 +84,9 @@ def random_smooth_functions_1d(
     ``x = n dx``; returns ``(x, phi, phi', phi'')``, the last three ``(n_functions, n_grid)``, exact."""
     k_amp, k_wave, k_phase = jax.random.split(key, 3)
     shape = (n_functions, n_modes, 1)
-    amp = jax.random.normal(k_amp, shape) / jnp.sqrt(n_modes)
-    wave = jax.random.uniform(k_wave, shape, minval=0.05 * k_max, maxval=k_max)
-    phase = jax.random.uniform(k_phase, shape, maxval=2 * jnp.pi)
+    amp = rng.normal(k_amp, shape) / jnp.sqrt(n_modes)
+    wave = rng.uniform(k_wave, shape, minval=0.05 * k_max, maxval=k_max)
+    phase = rng.uniform(k_phase, shape, maxval=2 * jnp.pi)
     x = jnp.arange(n_grid) * dx
     arg = wave * x + phase
     phi = jnp.sum(amp * jnp.cos(arg), 1)
@@ -168,9 +169,9 @@ def random_smooth_functions_2d(
     """Random ``phi = sum_m A_m cos(k_m . x + delta_m)`` on an ``n_grid x n_grid`` grid and its exact
     Laplacian ``-sum_m |k_m|^2 A_m cos(...)``; each ``(n_functions, n_grid, n_grid)``."""
     k_amp, k_wave, k_phase = jax.random.split(key, 3)
-    amp = jax.random.normal(k_amp, (n_functions, n_modes, 1, 1)) / jnp.sqrt(n_modes)
-    wave = jax.random.uniform(k_wave, (n_functions, n_modes, 2, 1, 1), minval=-k_max, maxval=k_max)
-    phase = jax.random.uniform(k_phase, (n_functions, n_modes, 1, 1), maxval=2 * jnp.pi)
+    amp = rng.normal(k_amp, (n_functions, n_modes, 1, 1)) / jnp.sqrt(n_modes)
+    wave = rng.uniform(k_wave, (n_functions, n_modes, 2, 1, 1), minval=-k_max, maxval=k_max)
+    phase = rng.uniform(k_phase, (n_functions, n_modes, 1, 1), maxval=2 * jnp.pi)
     grid = jnp.arange(n_grid) * dx
     arg = wave[:, :, 0] * grid[:, None] + wave[:, :, 1] * grid[None, :] + phase
     phi = jnp.sum(amp * jnp.cos(arg), 1)
@@ -316,9 +317,9 @@ def depth_as_time(
     if not depths or min(depths) < 1:
         raise NqgInputError(f"depths must be positive integers, got {depths}")
     k_data, k_eval, key = jax.random.split(key, 3)
-    x0 = jax.random.uniform(k_data, (n_train, 2), minval=-box, maxval=box)
+    x0 = rng.uniform(k_data, (n_train, 2), minval=-box, maxval=box)
     x_t = exact_flow(pendulum_vector_field, x0, duration)
-    x_eval = jax.random.uniform(k_eval, (1024, 2), minval=-box, maxval=box)
+    x_eval = rng.uniform(k_eval, (1024, 2), minval=-box, maxval=box)
     f_eval = pendulum_vector_field(x_eval)
     norm = jnp.mean(jnp.sum((x_t - x0) ** 2, -1))
     dts, errs, mod_errs, losses = [], [], [], []

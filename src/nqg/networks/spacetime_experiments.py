@@ -193,7 +193,7 @@ GEODESIC_DEFAULTS: dict[str, Any] = {
     "stretch": 2.5,
     "shift": 0.3,
 }
-GEODESIC_QUICK: dict[str, Any] = {"trajectories": 40, "points": 30, "heldout": 8, "steps": 500}
+GEODESIC_QUICK: dict[str, Any] = {"trajectories": 40, "points": 30, "heldout": 8, "steps": 300}
 
 GEOMETRIES = {
     "sphere": (geo.sphere_geodesics, geo.sphere_metric, 1.0, ("theta", "phi")),
@@ -245,10 +245,13 @@ def run_neural_geodesic(cfg: dict[str, Any], ctx: RunContext) -> Result:
         pred = geo.predict_trajectories(fit.metric, held)
         held_rms = geo.prediction_rms(pred, held)
         flat_rms = geo.prediction_rms(geo.straight_line_prediction(held), held)
-        exact_rms = geo.prediction_rms(geo.predict_trajectories(exact_metric, held), held)
         res.add_metric(f"{name}_heldout_rms", held_rms)
         res.add_metric(f"{name}_heldout_rms_flat_control", flat_rms)
-        res.add_metric(f"{name}_heldout_rms_exact_metric", exact_rms)
+        exact_rms = None
+        if not ctx.quick:  # the floor set by the finite-difference data (a reference, not a check; one more
+            # ODE compilation per geometry, which the quick setting skips)
+            exact_rms = geo.prediction_rms(geo.predict_trajectories(exact_metric, held), held)
+            res.add_metric(f"{name}_heldout_rms_exact_metric", exact_rms)
         res.add_check(
             f"{name}: held-out trajectories predicted, RMS <= {held_tol} x flat-metric control",
             held_rms <= held_tol * flat_rms,

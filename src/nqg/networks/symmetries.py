@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg import rng
 from nqg.errors import NqgInputError
 
 # ----------------------------------------------------------------------------- activations
@@ -119,8 +120,8 @@ def random_mlp_params(key: jax.Array, sizes: Sequence[int], dtype: Any = None) -
     keys = jax.random.split(key, 2 * (len(sizes) - 1))
     out = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        w = jax.random.normal(keys[2 * i], (n_out, n_in), dtype) / float(np.sqrt(n_in))
-        b = 0.1 * jax.random.normal(keys[2 * i + 1], (n_out,), dtype)
+        w = rng.normal(keys[2 * i], (n_out, n_in), dtype) / float(np.sqrt(n_in))
+        b = 0.1 * rng.normal(keys[2 * i + 1], (n_out,), dtype)
         out.append((w, b))
     return out
 
@@ -275,7 +276,7 @@ def random_log_scales(key: jax.Array, params: Any, spread: float = 1.0) -> list[
     widths = hidden_widths(params)
     dtype = jnp.result_type(mlp_pairs(params)[0][0])
     keys = jax.random.split(key, max(len(widths), 1))
-    return [spread * jax.random.normal(k, (n,), dtype) for k, n in zip(keys, widths, strict=False)]
+    return [spread * rng.normal(k, (n,), dtype) for k, n in zip(keys, widths, strict=False)]
 
 
 def random_signs(key: jax.Array, params: Any) -> list[jax.Array]:
@@ -328,10 +329,10 @@ def random_attention_params(
     kq, kk, kv, ko = jax.random.split(key, 4)
     s = 1.0 / float(np.sqrt(d_model))
     return {
-        "Wq": s * jax.random.normal(kq, (n_heads, d_model, d_k), dtype),
-        "Wk": s * jax.random.normal(kk, (n_heads, d_model, d_k), dtype),
-        "Wv": s * jax.random.normal(kv, (n_heads, d_model, d_v), dtype),
-        "Wo": jax.random.normal(ko, (n_heads, d_v, d_model), dtype) / float(np.sqrt(d_v * n_heads)),
+        "Wq": s * rng.normal(kq, (n_heads, d_model, d_k), dtype),
+        "Wk": s * rng.normal(kk, (n_heads, d_model, d_k), dtype),
+        "Wv": s * rng.normal(kv, (n_heads, d_model, d_v), dtype),
+        "Wo": rng.normal(ko, (n_heads, d_v, d_model), dtype) / float(np.sqrt(d_v * n_heads)),
     }
 
 
@@ -434,10 +435,10 @@ def random_attention_symmetry(key: jax.Array, params: Any, kind: str) -> Any:
     dv = p["Wv"].shape[-1]
     dtype = p["Wq"].dtype
     if kind == "query_key":
-        A = jnp.eye(dk, dtype=dtype) + 0.5 * jax.random.normal(key, (H, dk, dk), dtype) / float(np.sqrt(dk))
+        A = jnp.eye(dk, dtype=dtype) + 0.5 * rng.normal(key, (H, dk, dk), dtype) / float(np.sqrt(dk))
         return transform_query_key(params, A)
     if kind == "value_output":
-        B = jnp.eye(dv, dtype=dtype) + 0.5 * jax.random.normal(key, (H, dv, dv), dtype) / float(np.sqrt(dv))
+        B = jnp.eye(dv, dtype=dtype) + 0.5 * rng.normal(key, (H, dv, dv), dtype) / float(np.sqrt(dv))
         return transform_value_output(params, B)
     if kind == "head_permutation":
         return permute_heads(params, jax.random.permutation(key, H))
@@ -473,7 +474,7 @@ def invariance_table(
     transformation is a symmetry (``expected_symmetry``) and the measured ``relative_change``."""
     rows = []
     k_net, k_x, k_t = jax.random.split(key, 3)
-    x = jax.random.normal(k_x, (n_inputs, sizes[0]), dtype or jnp.zeros(()).dtype)
+    x = rng.normal(k_x, (n_inputs, sizes[0]), dtype or jnp.zeros(()).dtype)
     for i, act in enumerate(activations):
         params = random_mlp_params(jax.random.fold_in(k_net, i), sizes, dtype=dtype)
         f0 = mlp_apply(params, x, act)
@@ -488,7 +489,7 @@ def invariance_table(
                     "relative_change": relative_change(f0, mlp_apply(new, x, act)),
                 }
             )
-    xs = jax.random.normal(jax.random.fold_in(k_x, 1), (seq_len, d_model), dtype or jnp.zeros(()).dtype)
+    xs = rng.normal(jax.random.fold_in(k_x, 1), (seq_len, d_model), dtype or jnp.zeros(()).dtype)
     for i, (kind, heads) in enumerate([(k, h) for k in ATTENTION_KINDS for h in (1, n_heads)]):
         params = random_attention_params(jax.random.fold_in(k_net, 100 + i), d_model, heads, dtype=dtype)
         f0 = attention_apply(params, xs, kind)

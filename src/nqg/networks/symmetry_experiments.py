@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg import rng
 from nqg.results import Result, save_figure
 from nqg.spec import Experiment, RunContext
 
@@ -249,7 +250,7 @@ def run_neural_ode_gauge(cfg: dict[str, Any], ctx: RunContext) -> Result:
     for i, kind in enumerate(cfg["kinds"]):
         k = jax.random.fold_in(key, i)
         ode = LinearNeuralODE.random(jax.random.fold_in(k, 0), d, T, kind)
-        x0 = jax.random.normal(jax.random.fold_in(k, 1), (8, d))
+        x0 = rng.normal(jax.random.fold_in(k, 1), (8, d))
         ref = solve_diffrax(ode, x0)
         scale = float(jnp.max(jnp.abs(ref)))
 
@@ -319,7 +320,7 @@ def run_neural_ode_gauge(cfg: dict[str, Any], ctx: RunContext) -> Result:
         float(jnp.max(jnp.abs(a[0] - b[0])) + jnp.max(jnp.abs(a[1] - b[1])))
         for a, b in zip(by_gauge, by_rescaling, strict=True)
     )
-    x0 = jax.random.normal(jax.random.fold_in(k, 2), (16, d))
+    x0 = rng.normal(jax.random.fold_in(k, 2), (16, d))
     out_change = float(jnp.max(jnp.abs(net(x0) - ResidualNetwork.from_mlp(by_gauge, net.dt, "relu")(x0))))
     res.add_metric("residual_D_l_vs_G_tl", dl)
     res.add_check(
