@@ -449,12 +449,17 @@ GEODESIC_QUICK: dict[str, Any] = {
     "ray_bundle": 0,
 }
 _FINEST_CHECK = (
-    "packet centroid deflection = null geodesic of the measured metric within 3% at the finest setting"
+    "packet centroid deflection = null geodesic of the measured metric within 3% at every setting with "
+    "R >= 5 wavelengths"
 )
 # what the last `nqg run network-geodesics --out DIR` (full setting) gave for checks judged only there
 GEODESIC_FULL_DATE = "2026-11-27"
 GEODESIC_LAST_FULL: dict[str, tuple[bool, str]] = {
-    _FINEST_CHECK: (True, "8.951e-03 (lambda = 32 sites, R = 320 sites)"),
+    _FINEST_CHECK: (
+        True,
+        "worst 2.811e-02 (lambda = 16 sites, R = 80 sites); finest 8.951e-03 (lambda = 32 sites, "
+        "R = 320 sites)",
+    ),
 }
 
 
@@ -541,11 +546,21 @@ def run_geodesics(cfg: dict[str, Any], ctx: RunContext) -> Result:
             max(abs(r["packet_vs_bundle_times_lattice_factor"]) for r in rows),
         )
     lam_f, R_f = sequence[-1]
-    detail = f"{finest['relative_difference']:.3e} (lambda = {lam_f:g} sites, R = {R_f:g} sites)"
+    # the claim: within 3% whenever R is at least 5 wavelengths -- every such setting is judged
+    eligible = [(lam, R, run) for (lam, R), run in zip(sequence, runs, strict=True) if R >= 5 * lam]
+    if eligible:
+        lam_w, R_w, worst = max(eligible, key=lambda e: e[2]["relative_difference"])
+        within = worst["relative_difference"] < 0.03
+        detail = (
+            f"worst {worst['relative_difference']:.3e} (lambda = {lam_w:g} sites, R = {R_w:g} sites); finest "
+            f"{finest['relative_difference']:.3e} (lambda = {lam_f:g} sites, R = {R_f:g} sites)"
+        )
+    else:
+        within, detail = False, "no setting of the sequence has R >= 5 wavelengths"
     last = GEODESIC_LAST_FULL.get(_FINEST_CHECK, (False, "no full-setting run recorded"))
     res.add_check(
         _FINEST_CHECK,
-        finest["relative_difference"] < 0.03,
+        within,
         detail,
         full_setting_only=ctx.quick,
         last_full=FullSettingValue(*last, GEODESIC_FULL_DATE, "nqg run network-geodesics --out DIR"),
@@ -753,7 +768,7 @@ EXPERIMENTS = [
         reference=REFERENCE,
         # measured wall time of the full setting on 2 CPU cores shared with other jobs (load ~8;
         # 106 s user CPU) (2026-11-27)
-        full_time_s=229,
+        full_time_s=161,  # full setting on 2 CPU cores shared with other jobs (2026-11-27)
     ),
     Experiment(
         name="einstein-uniqueness",
