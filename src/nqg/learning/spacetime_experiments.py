@@ -766,9 +766,8 @@ EXPERIMENTS = [
         run=run_geodesics,
         quick=GEODESIC_QUICK,
         reference=REFERENCE,
-        # measured wall time of the full setting on 2 CPU cores shared with other jobs (load ~8;
-        # 106 s user CPU) (2026-11-27)
-        full_time_s=161,  # full setting on 2 CPU cores shared with other jobs (2026-11-27)
+        # measured wall time of the full setting on 2 CPU cores shared with other jobs (2026-11-27)
+        full_time_s=161,
     ),
     Experiment(
         name="einstein-uniqueness",
