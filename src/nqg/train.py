@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,10 +203,13 @@ def run_loop(
 
     start = 0
     history_parts: dict[str, list[np.ndarray]] = {}
-    if ckpt is not None and ctx is not None and ctx.resume and ckpt.exists():
-        arrays, start, saved_history = load_checkpoint(ckpt, arrays)
-        history_parts = {k: [v] for k, v in saved_history.items()}
+    if ckpt is not None and ctx is not None and ctx.resume:
+        _same_checkpoint_on_every_process(ckpt)
+        if ckpt.exists():
+            arrays, start, saved_history = load_checkpoint(ckpt, arrays)
+            history_parts = {k: [v] for k, v in saved_history.items()}
     resumed_from = start
+    checkpoint_step = start if start else None  # step of the newest checkpoint of this run, if any
 
     def run_chunk(arrays: Any, first: jax.Array, length: int) -> tuple[Any, dict[str, jax.Array], jax.Array]:
         def body(arr: Any, i: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
@@ -235,9 +239,15 @@ def run_loop(
             except KeyboardInterrupt:
                 # several processes: saving is a collective the others may not join; the last periodic
                 # checkpoint stays
+                where = ""
                 if ckpt is not None and jax.process_count() == 1:
                     save_checkpoint(ckpt, arrays, start, history())
-                where = f"; checkpoint saved at step {start}, rerun with --resume" if ckpt else ""
+                    where = f"; checkpoint saved at step {start}, rerun with --resume"
+                elif ckpt is not None and checkpoint_step is not None:
+                    where = f" at step {start}; the last checkpoint is at step {checkpoint_step}"
+                    where += ", rerun with --resume"
+                elif ckpt is not None:
+                    where = f" at step {start}; no checkpoint was written yet"
                 raise TrainingInterrupted(f"{name}: interrupted{where}") from None
             if not finite:
                 bad = _first_bad_step(metrics)
@@ -257,6 +267,7 @@ def run_loop(
             bar.update(start, metrics)
             if ckpt is not None and _agreed(time.perf_counter() - last_save >= checkpoint_every_s):
                 save_checkpoint(ckpt, arrays, start, history())
+                checkpoint_step = start
                 last_save = time.perf_counter()
     finally:
         bar.close()
@@ -272,6 +283,31 @@ def _agreed(flag: bool) -> bool:
     from jax.experimental import multihost_utils
 
     return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
+
+
+def _same_checkpoint_on_every_process(path: Path) -> None:
+    """Before resuming a multi-process run: every process must see the same checkpoint (or none).
+
+    Each process resumes from its own reading of ``OUT/checkpoints``; if one found no checkpoint or another
+    one (``OUT`` not on a file system all hosts share, a stale copy), the processes would run different
+    steps and wait for each other in their collectives for ever. So a checksum of the checkpoint file
+    (CRC-32; -1: none) is gathered from every process (a collective: every process calls this) and any
+    difference is an :class:`NqgInputError` raised on every process.
+    """
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    digest = zlib.crc32(path.read_bytes()) % (2**31 - 1) if path.exists() else -1  # int32 (float32 mode)
+    every = np.asarray(multihost_utils.process_allgather(np.array([digest], dtype=np.int32))).reshape(-1)
+    if np.any(every != every[0]):
+        seen = ", ".join(
+            f"process {i}: {'none' if d < 0 else f'checksum {d:08x}'}" for i, d in enumerate(every.tolist())
+        )
+        raise NqgInputError(
+            f"--resume: the processes do not see the same checkpoint {path.name} ({seen}); OUT must be on a "
+            "file system all processes share, and the number of processes must not change"
+        )
 
 
 def _first_bad_step(metrics: dict[str, np.ndarray]) -> int | None:

@@ -89,6 +89,7 @@ def test_regression_fit_then_predict_interpolates_within_ten_percent(tmp_path):
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     assert result["experiment"] == "gravity-fit"
+    assert result["params"]["member_by_member"] is False
     assert {"inv_L_MeV", "lambda_over_L", "max_abs_F_at_data"} <= set(result["metrics"])
     assert {"result.json", "metric.csv", "model.npz", "metric.png"} <= {p.name for p in out.iterdir()}
     header = (out / "metric.csv").read_text().splitlines()[0]
@@ -108,3 +109,15 @@ def test_regression_fit_then_predict_interpolates_within_ten_percent(tmp_path):
     assert text.exit_code == 0 and "GeV^3" in text.stdout
     bad = _invoke(["gravity", "predict", "--model", str(out), "--quark-mass", "-0.004"])
     assert "must be >= 0" in _one_line_error(bad)
+
+
+def test_fit_member_by_member_is_recorded(tmp_path):
+    """`--member-by-member` reaches the fit and is recorded; the default batch layout is recorded too."""
+    data = tmp_path / "data.csv"
+    data.write_text(GOOD)
+    args = ["gravity", "fit", str(data), "--out", str(tmp_path / "m"), "--quick", "--seeds", "2", "--json"]
+    res = _invoke([*args, "--member-by-member"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    assert result["params"]["member_by_member"] is True
+    assert np.isfinite(result["metrics"]["inv_L_MeV"]["value"])

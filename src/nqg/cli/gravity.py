@@ -21,6 +21,14 @@ def fit_command(
         str, typer.Option("--method", help="regression (F = 0 on the points) | paper")
     ] = "regression",
     seeds: Annotated[int, typer.Option("--seeds", help="Ensemble size (error bars over seeds).")] = 10,
+    member_by_member: Annotated[
+        bool,
+        typer.Option(
+            "--member-by-member",
+            help="Each device loops over its members: bitwise the same members on any device count "
+            "(slower; default: one vectorised batch, equal up to rounding).",
+        ),
+    ] = False,
     seed: SeedOpt = 0,
     out: OutOpt = None,
     quick: QuickOpt = False,
@@ -32,7 +40,9 @@ def fit_command(
     Writes DIR/result.json, DIR/metric.csv (eta, h_mean, h_std), DIR/model.npz (for `nqg gravity
     predict`) and DIR/metric.png. The members train split over the devices in use (`nqg --devices N
     gravity fit ...`; default: all visible), recorded as params.devices; member i draws from the global
-    stream fold_in(key, i), so the device count does not change the members beyond rounding.
+    stream fold_in(key, i), so the device count does not change the members beyond rounding (a long
+    regression amplifies that rounding; `--member-by-member` makes the members bitwise independent of
+    the device count, at a cost in speed). Recorded as params.member_by_member.
     """
     from nqg.gravity.holography import fit_condensate, read_condensate_csv
 
@@ -46,7 +56,16 @@ def fit_command(
 
     def body(ctx):
         return fit_condensate(
-            m_q, sigma, err, method=method, n_members=seeds, seed=seed, quick=quick, ctx=ctx, source=str(data)
+            m_q,
+            sigma,
+            err,
+            method=method,
+            n_members=seeds,
+            seed=seed,
+            quick=quick,
+            ctx=ctx,
+            source=str(data),
+            member_by_member=member_by_member,
         )
 
     execute(out, body, seed=seed, quick=quick, quiet=quiet, json_out=json_out)

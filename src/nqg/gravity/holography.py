@@ -35,21 +35,22 @@ An ensemble of seeds is one stacked model trained in one compiled run (:func:`fi
 
 **Several devices** (:mod:`nqg.devices`). The members are independent, so :func:`train_ensemble` (and
 with it :func:`fit_paper`, :func:`fit_regression`, :func:`fit_condensate`) splits the member axis over the
-devices (default :func:`nqg.devices.device_count`, or ``n_devices=``): the stacked parameters, optimiser
-states and counters are placed with ``NamedSharding`` along :data:`nqg.devices.WORK_AXIS` and ``jit``
-(GSPMD) partitions the vmapped step; nothing is communicated between members. Random streams use the
-*global* member index ``i``: member ``i`` of :func:`discrete_ensemble` / :func:`ode_ensemble` is
-initialised from ``stream_key(key, i)``, and its minibatch at step ``t`` is drawn from
-``stream_key(fold_in(key, t), i)``. Each member's loss and gradient involve that member only (no average
-over members), so with a fixed seed every member's trajectory is the same whatever the device count, up to
-rounding: XLA may order a member's internal sums (e.g. the gradient of ``L``, a sum over data points)
-differently in the one-device program and the partitioned one. Measured on CPU: the paper method bitwise
-equal on 1, 2 and 4 devices; the regression bitwise equal on 2 and 4 devices, and ~1e-14 from one device
-after 200 steps, but its Adam dynamics in the flat chi^2 valley amplify rounding, to ~1e-2 relative in
-``h_n`` and ``L`` after 8000 steps (ensemble statistics agree; members do not). When
-``D`` does not divide the number of members ``K``, the member axis is padded to
-``padded_length(K, D)`` with copies of the last member (global indices ``K, K+1, ...``), which train
-alongside and are dropped from the returned state and history.
+devices (default :func:`nqg.devices.device_count`, or ``n_devices=``); nothing is communicated between
+members. Random streams use the *global* member index ``i``: member ``i`` of :func:`discrete_ensemble` /
+:func:`ode_ensemble` is initialised from ``stream_key(key, i)``, and its minibatch at step ``t`` is drawn
+from ``stream_key(fold_in(key, t), i)``. By default the stacked members are placed with ``NamedSharding``
+and ``jit`` (GSPMD) partitions their ``vmap``: the paper method comes out bitwise equal on 1, 2 and 4
+devices, but XLA rounds a member's sums (the gradient of ``L``, a sum over data points) differently in
+the one-device and the partitioned program, ~1e-13 after 200 regression steps, which Adam in the flat
+chi^2 valley amplifies to ~1e-2 in ``h_n`` and ``L`` after 4000-8000 steps (ensemble statistics agree;
+members do not). ``member_by_member=True`` (discrete bulks) makes the members bitwise independent of the
+device count: a ``shard_map`` in which each device loops (``lax.map``) over its members, so every member's
+update is the same compiled loop body on any mesh (measured and tested over 8000 regression steps); it
+is slower, since one device's members no longer share vectorised instructions (see
+:func:`make_ensemble_step`). When ``D`` does not divide the number of members ``K``, the member axis is
+padded to ``padded_length(K, D)`` (member by member: at least two members per device, as a one-trip loop
+is inlined and rounds differently) with copies of the last member (global indices ``K, K+1, ...``), which
+train alongside and are dropped from the returned state and history.
 """
 
 from __future__ import annotations
@@ -493,19 +494,63 @@ class EnsembleState(eqx.Module):
     member_index: jax.Array
 
 
+def supports_member_by_member(ensemble) -> bool:
+    """Whether :func:`train_ensemble` can train ``ensemble`` member by member (see
+    :func:`make_ensemble_step`): discrete bulks yes; neural-ODE bulks no (equinox's closure conversion
+    inside diffrax's adjoint loop rejects the mesh-typed values of a ``shard_map``)."""
+    return not isinstance(ensemble.bulk, NeuralODEBulk)
+
+
+def _member_by_member(ensemble, requested: bool) -> bool:
+    if requested and not supports_member_by_member(ensemble):
+        raise NqgInputError(
+            "member_by_member=True is available for discrete bulks only, not for neural-ODE ones; use "
+            "member_by_member=False"
+        )
+    return bool(requested)
+
+
 def make_ensemble_step(
-    member_loss, ensemble, optimizer: optax.GradientTransformation, key, *, device_mesh=None
+    member_loss,
+    ensemble,
+    optimizer: optax.GradientTransformation,
+    key,
+    *,
+    device_mesh=None,
+    member_by_member: bool = False,
 ):
     """The pure step of :func:`train_ensemble`: returns ``(step_fn, state, static)`` with
     ``step_fn(state, step) -> (state, metrics)`` (what :func:`nqg.train.run_loop` drives) and
     ``eqx.combine(state.params, static)`` the trained ensemble.
 
     Member ``i`` (global index ``state.member_index[i]``) uses the key ``stream_key(fold_in(key, step),
-    i)`` at ``step``. With a ``device_mesh`` the new state and the metrics are constrained to stay
-    split along the member axis over its devices (the caller places the initial state there)."""
+    i)`` at ``step``. Two layouts of the members (``K``, a multiple of the mesh's ``D`` devices):
+
+    - ``member_by_member=False`` (default): ``vmap`` over all members, the new state and the metrics
+      constrained to stay split along the member axis over the ``device_mesh`` (None: the plain
+      one-device program), and ``jit`` (GSPMD) partitions it. Equal on 1, 2, 4 devices up to rounding
+      only: XLA rounds a member's sums (e.g. the gradient of ``L``, a sum over the data points)
+      differently in the one-device and the partitioned program (~1e-13 after 200 regression steps),
+      and Adam in the flat chi^2 valley amplifies that (~1e-2 in ``h_n`` and ``L`` after 4000-8000).
+    - ``member_by_member=True`` (discrete bulks only, :func:`supports_member_by_member`; ``device_mesh``
+      None means a mesh of one device): a :func:`jax.shard_map` over the mesh in which every device
+      updates its ``K/D`` members one after the other (``lax.map``), so every member's update is the same
+      compiled loop body on 1, 2 or 4 devices and the trained members are bitwise the same (measured over
+      8000 regression steps). A ``vmap`` over the local members inside the ``shard_map`` is not enough
+      (it rounds differently for each batch size and in the partitioned program), and a one-trip loop
+      (one member per device) is inlined and rounds differently too, hence
+      :data:`MIN_MEMBERS_PER_DEVICE`. The price: the members of a device no longer share vectorised
+      instructions (on 2 CPU cores, 100 members: the paper method's step ~6x slower, the regression's
+      ~50x; the full ``holographic-qcd`` experiment ~2.8x CPU time), and on a GPU each member's step is a
+      separate sequence of small kernels.
+    """
     n_members = _ensemble_size(ensemble)
     trainable, static = eqx.partition(ensemble, eqx.is_inexact_array)
-    split = None if device_mesh is None else NamedSharding(device_mesh, PartitionSpec(nqg_devices.WORK_AXIS))
+    per_member = _member_by_member(ensemble, member_by_member)
+    if per_member and device_mesh is None:
+        device_mesh = nqg_devices.mesh(1)
+    work, whole = PartitionSpec(nqg_devices.WORK_AXIS), PartitionSpec()
+    split = None if device_mesh is None else NamedSharding(device_mesh, work)
 
     def constrain(tree):
         if split is None:
@@ -534,13 +579,31 @@ def make_ensemble_step(
         metrics.update({name: jnp.where(ok, v, 0.0) for name, v in aux.items()})
         return new_tr, new_opt, metrics
 
+    def local_members(params, opt_state, member_index, skipped, step_key):
+        """This device's members, one after the other: the same loop body on any mesh."""
+        params, opt_state, metrics = jax.lax.map(
+            lambda a: one_member(*a, step_key), (params, opt_state, member_index)
+        )
+        return params, opt_state, skipped + (~metrics["member_finite"]).astype(jnp.int32), metrics
+
     def step_fn(state: EnsembleState, step):
         step_key = jax.random.fold_in(state.key, step)
-        params, opt_state, metrics = jax.vmap(one_member, in_axes=(0, 0, 0, None))(
-            state.params, state.opt_state, state.member_index, step_key
-        )
-        skipped = state.skipped + (~metrics["member_finite"]).astype(jnp.int32)
-        params, opt_state, skipped, metrics = constrain((params, opt_state, skipped, metrics))
+        if per_member:
+            split_state = (state.params, state.opt_state, state.member_index, state.skipped)
+            on_devices = jax.shard_map(
+                local_members,
+                mesh=device_mesh,
+                in_specs=(*_member_specs(split_state, work, whole), whole),
+                out_specs=work,
+                check_vma=False,  # no collective inside: every member is updated on its own device
+            )
+            params, opt_state, skipped, metrics = on_devices(*split_state, step_key)
+        else:
+            params, opt_state, metrics = jax.vmap(one_member, in_axes=(0, 0, 0, None))(
+                state.params, state.opt_state, state.member_index, step_key
+            )
+            skipped = state.skipped + (~metrics["member_finite"]).astype(jnp.int32)
+            params, opt_state, skipped, metrics = constrain((params, opt_state, skipped, metrics))
         return EnsembleState(params, opt_state, state.key, skipped, state.member_index), metrics
 
     state = EnsembleState(
@@ -553,6 +616,16 @@ def make_ensemble_step(
     return step_fn, state, static
 
 
+def _member_specs(tree, work, whole):
+    """Partition specs of ``tree``: ``work`` (split along the members) for leaves with a member axis."""
+    return jax.tree_util.tree_map(lambda x: work if getattr(x, "ndim", 0) else whole, tree)
+
+
+MIN_MEMBERS_PER_DEVICE = 2
+"""Members per device at least, when training member by member (padded with copies otherwise): XLA
+inlines a loop of one trip, which changes that member's rounding (see :func:`make_ensemble_step`)."""
+
+
 def train_ensemble(
     member_loss,
     ensemble,
@@ -561,6 +634,7 @@ def train_ensemble(
     steps: int,
     key,
     n_devices: int | None = None,
+    member_by_member: bool = False,
     **run_loop_kwargs: Any,
 ) -> LoopResult:
     """Train every member of a stacked ensemble independently, all in one compiled loop.
@@ -574,24 +648,35 @@ def train_ensemble(
     ``history["member_loss"]`` is ``(steps, K)``.
 
     Devices: the member axis is split over ``n_devices`` devices (default
-    :func:`nqg.devices.device_count`; :class:`NqgInputError` outside ``1..visible``) by placing the
-    state with ``NamedSharding`` and letting ``jit`` partition the step. If ``n_devices`` does not
-    divide ``K`` the member axis is padded to :func:`nqg.devices.padded_length` with copies of the last
-    member (global indices ``K, K+1, ...``: the real members' streams are unchanged); the padded members
-    are trained and then dropped from the returned state and history. No quantity mixes members, so the
-    results do not depend on the device count beyond rounding (see the module docstring: the one-device
-    and the partitioned programs may round a member's sums differently, and chaotic training amplifies
-    that).
-    A checkpoint holds the padded state: resume with the same device count.
+    :func:`nqg.devices.device_count`; :class:`NqgInputError` outside ``1..visible``), the state placed
+    with ``NamedSharding``. By default a ``vmap`` over the members that ``jit`` partitions: fast, the
+    members equal on any device count up to rounding (which long Adam runs amplify). With
+    ``member_by_member=True`` (discrete bulks) each device loops over its members under ``shard_map``,
+    and the trained members are bitwise the same on any device count (slower; see
+    :func:`make_ensemble_step`). If ``n_devices`` does not divide ``K`` (or, member by member, ``K <
+    2 n_devices``) the member axis is padded to
+    :func:`nqg.devices.padded_length` (member by member: at least :data:`MIN_MEMBERS_PER_DEVICE` per
+    device) with copies of the last member (global indices ``K, K+1, ...``: the real members' streams
+    are unchanged); the padded members are trained and then dropped from the returned state and
+    history. A checkpoint holds the padded state: resume with the same
+    device count.
     """
     n_dev = nqg_devices.resolve_device_count(n_devices)
     n_members = _ensemble_size(ensemble)
     n_padded = nqg_devices.padded_length(n_members, n_dev)
+    per_member = _member_by_member(ensemble, member_by_member)
+    if per_member:
+        n_padded = max(n_padded, MIN_MEMBERS_PER_DEVICE * n_dev)
     device_mesh = nqg_devices.mesh(n_dev) if n_dev > 1 else None  # one device: the plain program
     step_fn, state, static = make_ensemble_step(
-        member_loss, _pad_members(ensemble, n_padded), optimizer, key, device_mesh=device_mesh
+        member_loss,
+        _pad_members(ensemble, n_padded),
+        optimizer,
+        key,
+        device_mesh=device_mesh,
+        member_by_member=per_member,
     )
-    if device_mesh is not None:
+    if n_dev > 1:
         state = EnsembleState(
             *nqg_devices.shard_leading_axis((state.params, state.opt_state), device_mesh),
             jax.device_put(state.key, NamedSharding(device_mesh, PartitionSpec())),
@@ -1033,6 +1118,7 @@ def fit_condensate(
     ctx=None,
     source: str = "",
     n_devices: int | None = None,
+    member_by_member: bool = False,
 ):
     """Emergent metric, L and lambda from a (quark mass, condensate) table; returns a Result.
 
@@ -1043,7 +1129,8 @@ def fit_condensate(
     ``metric.csv`` (eta, h_mean, h_std), ``model.npz`` (the ensemble, for ``nqg gravity predict``)
     and ``metric.png``. The members are split over ``n_devices`` devices (default: all in use, recorded
     as ``params.devices``); member ``i`` starts from ``stream_key(k_init, i)`` (see :func:`train_ensemble`),
-    so the result does not depend on the device count beyond rounding (see the module docstring).
+    so the result does not depend on the device count beyond rounding (see the module docstring); with
+    ``member_by_member=True`` not at all (bitwise, slower; see :func:`train_ensemble`).
     """
     from nqg.results import Result, write_csv
 
@@ -1057,7 +1144,7 @@ def fit_condensate(
     s = np.asarray(sigma, dtype=float)
     key = jax.random.key(seed)
     k_init, k_reg, k_paper = jax.random.split(key, 3)
-    loop = {"ctx": ctx, "chunk": 500, "n_devices": n_dev}
+    loop = {"ctx": ctx, "chunk": 500, "n_devices": n_dev, "member_by_member": member_by_member}
     out = fit_regression(
         discrete_ensemble(k_init, n_members, h_std=1.0),
         m,
@@ -1094,7 +1181,14 @@ def fit_condensate(
         "gravity-fit",
         quick=quick,
         seed=seed,
-        params={"method": method, "seeds": n_members, "data": source, "devices": n_dev, **settings},
+        params={
+            "method": method,
+            "seeds": n_members,
+            "data": source,
+            "devices": n_dev,
+            "member_by_member": member_by_member,
+            **settings,
+        },
     )
     radius = np.abs(np.asarray(ensemble.ads_radius))
     lam = np.asarray(ensemble.bulk.lam)
