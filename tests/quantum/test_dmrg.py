@@ -107,12 +107,15 @@ def test_majumdar_ghosh_point():
 
 
 def test_fit_central_charge_recovers_synthetic_c():
+    """A pure Calabrese-Cardy law with a decaying parity term (lattice chord, L = N + 1)."""
     n = 60
     ells = np.arange(1, n)
-    s = (0.37 / 6) * np.log((2 * n / np.pi) * np.sin(np.pi * ells / n)) + 0.4 + 0.05 * (-1) ** ells
-    c, const = fit_central_charge(s, n)
-    assert c == pytest.approx(0.37, abs=1e-10)
-    assert const == pytest.approx(0.4, abs=1e-10)
+    x = (2 * (n + 1) / np.pi) * np.sin(np.pi * (ells + 0.5) / (n + 1))
+    s = (0.37 / 6) * np.log(x) + 0.4 + 0.05 * (-1) ** ells / x
+    fit = fit_central_charge(s, n)
+    assert fit.c == pytest.approx(0.37, abs=1e-10)
+    assert fit.const == pytest.approx(0.4, abs=1e-10)
+    assert fit.alternating == pytest.approx(0.05, abs=1e-9)
 
 
 def test_dmrg_reference_is_for_chains_only():

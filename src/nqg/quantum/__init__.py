@@ -46,13 +46,19 @@ from nqg.quantum.samplers import (
     MetropolisSampler,
 )
 from nqg.quantum.tensor_networks import (
+    LATTICE_OPEN_CHORD,
+    TFIM_OPEN_CHORD,
+    CentralChargeFit,
     DMRGResult,
     dmrg_ground_state,
     entanglement_entropies,
     fit_central_charge,
     heisenberg_open_chain_energy,
     mps_energy,
+    open_chain_chord,
     rbm_to_mps,
+    tfim_open_entanglement_exact,
+    xx_open_entanglement_exact,
 )
 from nqg.quantum.vmc import (
     SR,
@@ -69,10 +75,13 @@ from nqg.quantum.vmc import (
 __all__ = [
     "FFNN",
     "J1J2",
+    "LATTICE_OPEN_CHORD",
     "MPS",
     "RBM",
     "SR",
+    "TFIM_OPEN_CHORD",
     "VMC",
+    "CentralChargeFit",
     "CollapseGuard",
     "DMRGResult",
     "ExactSampler",
@@ -106,9 +115,12 @@ __all__ = [
     "log_cosh",
     "log_derivatives",
     "mps_energy",
+    "open_chain_chord",
     "rbm_to_mps",
     "square",
     "sr_direction",
     "tfim_chain_ground_energy",
     "tfim_open_chain_ground_energy",
+    "tfim_open_entanglement_exact",
+    "xx_open_entanglement_exact",
 ]
