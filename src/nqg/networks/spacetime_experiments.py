@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nqg.errors import NqgInputError
 from nqg.networks import geodesic as geo
 from nqg.networks import spacetime as st
 from nqg.results import Result, save_figure
@@ -192,8 +193,16 @@ GEODESIC_DEFAULTS: dict[str, Any] = {
     "radius_fraction": 0.1,
     "stretch": 2.5,
     "shift": 0.3,
+    "geometries": ["sphere", "hyperbolic"],
 }
-GEODESIC_QUICK: dict[str, Any] = {"trajectories": 40, "points": 30, "heldout": 8, "steps": 300}
+# quick: the sphere only (the two geometries run the same pipeline; the hyperbolic plane runs at full)
+GEODESIC_QUICK: dict[str, Any] = {
+    "trajectories": 40,
+    "points": 30,
+    "heldout": 8,
+    "steps": 300,
+    "geometries": ["sphere"],
+}
 
 GEOMETRIES = {
     "sphere": (geo.sphere_geodesics, geo.sphere_metric, 1.0, ("theta", "phi")),
@@ -208,9 +217,14 @@ def run_neural_geodesic(cfg: dict[str, Any], ctx: RunContext) -> Result:
     n_traj, n_pts, n_held = int(cfg["trajectories"]), int(cfg["points"]), int(cfg["heldout"])
     k_tol = 0.05 if not ctx.quick else 0.15
     held_tol = 0.05 if not ctx.quick else 0.1
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9))
     rows = []
-    for gi, (name, (generate, exact_metric, k_exact, labels)) in enumerate(GEOMETRIES.items()):
+    names = list(cfg["geometries"])
+    unknown = [n for n in names if n not in GEOMETRIES]
+    if unknown or not names:
+        raise NqgInputError(f"geometries {names}: allowed a non-empty subset of {list(GEOMETRIES)}")
+    fig, axes = plt.subplots(2, len(names), figsize=(5.5 * len(names), 9), squeeze=False)
+    for gi, name in enumerate(names):
+        generate, exact_metric, k_exact, labels = GEOMETRIES[name]
         train = generate(_key(ctx, 10 * gi), n_traj, n_pts, duration=float(cfg["duration"]))
         held = generate(_key(ctx, 10 * gi + 1), n_held, n_pts, duration=float(cfg["duration"]))
         fit = geo.fit_metric(
