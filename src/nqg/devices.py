@@ -131,6 +131,18 @@ def padded_length(n_items: int, n_devices: int) -> int:
     return n_devices * -(-n_items // n_devices)
 
 
+def pad_with_last(x: Any, n_padded: int) -> Any:
+    """``x`` (numpy or JAX array) with its leading axis padded to ``n_padded`` by copies of its last item.
+
+    The padding rule of the module doc for items that must stay finite (chains, learners, members).
+    """
+    extra = n_padded - x.shape[0]
+    if extra <= 0:
+        return x
+    xp = np if isinstance(x, np.ndarray) else jnp
+    return xp.concatenate([x, xp.repeat(x[-1:], extra, axis=0)])
+
+
 def stream_key(key: jax.Array, global_index: Any) -> jax.Array:
     """Random key of work item ``global_index``: ``fold_in(key, global_index)``, independent of devices."""
     return jax.random.fold_in(key, global_index)

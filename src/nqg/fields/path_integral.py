@@ -929,7 +929,7 @@ def sample_path_integral(
     n_padded = nqg_devices.padded_length(n_chains, n_dev)
 
     def per_chain(a):
-        return np.concatenate([a, np.repeat(a[-1:], n_padded - n_chains, axis=0)])
+        return nqg_devices.pad_with_last(a, n_padded)
 
     out = _sample_chains_sharded(
         np.arange(n_padded),

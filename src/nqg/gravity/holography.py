@@ -474,12 +474,7 @@ def _leading(tree, fn):
 
 def _pad_members(tree, n_padded: int):
     """Pad the member axis of every array leaf to ``n_padded`` with copies of the last member."""
-
-    def pad(x):
-        extra = n_padded - x.shape[0]
-        return x if extra == 0 else jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)])
-
-    return _leading(tree, pad)
+    return _leading(tree, lambda x: nqg_devices.pad_with_last(x, n_padded))
 
 
 class EnsembleState(eqx.Module):

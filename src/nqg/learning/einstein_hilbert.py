@@ -42,26 +42,34 @@ MetricField = Callable[[jax.Array], jax.Array]
 """A smooth metric: ``x`` (shape ``(3,)``) -> ``g_ab(x)`` (shape ``(3, 3)``, symmetric positive definite)."""
 
 
+# ------------------------------------------------------------------- the formulas, shared by both sides
+def _christoffel_from(g_inv: jax.Array, dg: jax.Array) -> jax.Array:
+    """``Gamma^a_bc = g^ad (d_b g_dc + d_c g_db - d_d g_bc) / 2`` from ``dg[..., a, b, c] = d_c g_ab``."""
+    lower = 0.5 * (jnp.einsum("...dcb->...dbc", dg) + dg - jnp.einsum("...bcd->...dbc", dg))
+    return jnp.einsum("...ad,...dbc->...abc", g_inv, lower)
+
+
+def _ricci_from(gam: jax.Array, dgam: jax.Array) -> jax.Array:
+    """``R_bd = d_a Gamma^a_bd - d_d Gamma^a_ba + Gamma^a_ae Gamma^e_bd - Gamma^a_de Gamma^e_ba`` from
+    ``dgam[..., a, b, c, e] = d_e Gamma^a_bc``."""
+    return (
+        jnp.einsum("...abda->...bd", dgam)
+        - jnp.einsum("...abad->...bd", dgam)
+        + jnp.einsum("...aae,...ebd->...bd", gam, gam)
+        - jnp.einsum("...ade,...eba->...bd", gam, gam)
+    )
+
+
 # ----------------------------------------------------------------------------------------- the smooth side
 def christoffel(metric: MetricField, x: jax.Array) -> jax.Array:
     """``Gamma^a_bc(x)`` of a smooth metric, by automatic differentiation (index order ``[a, b, c]``)."""
-    g = metric(x)
-    dg = jax.jacfwd(metric)(x)  # dg[a, b, c] = d_c g_ab
-    g_inv = jnp.linalg.inv(g)
-    lower = 0.5 * (jnp.einsum("dcb->dbc", dg) + jnp.einsum("dbc->dbc", dg) - jnp.einsum("bcd->dbc", dg))
-    return jnp.einsum("ad,dbc->abc", g_inv, lower)
+    return _christoffel_from(jnp.linalg.inv(metric(x)), jax.jacfwd(metric)(x))
 
 
 def ricci_tensor(metric: MetricField, x: jax.Array) -> jax.Array:
-    """``R_bd = d_a Gamma^a_bd - d_d Gamma^a_ba + Gamma^a_ae Gamma^e_bd - Gamma^a_de Gamma^e_ba``."""
+    """``R_bd(x)`` of a smooth metric (:func:`_ricci_from`), by automatic differentiation."""
     gam = christoffel(metric, x)
-    dgam = jax.jacfwd(lambda y: christoffel(metric, y))(x)  # dgam[a, b, c, e] = d_e Gamma^a_bc
-    return (
-        jnp.einsum("abda->bd", dgam)
-        - jnp.einsum("abad->bd", dgam)
-        + jnp.einsum("aae,ebd->bd", gam, gam)
-        - jnp.einsum("ade,eba->bd", gam, gam)
-    )
+    return _ricci_from(gam, jax.jacfwd(lambda y: christoffel(metric, y))(x))
 
 
 def einstein_tensor_upper(metric: MetricField, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -96,18 +104,8 @@ def discrete_action(metric_grid: jax.Array, h: float) -> jax.Array:
     """
     g = 0.5 * (metric_grid + jnp.swapaxes(metric_grid, -1, -2))
     g_inv = jnp.linalg.inv(g)
-    dg = _grad(g, h)  # dg[..., a, b, c] = D_c g_ab
-    lower = 0.5 * (
-        jnp.einsum("...dcb->...dbc", dg) + jnp.einsum("...dbc->...dbc", dg) - jnp.einsum("...bcd->...dbc", dg)
-    )
-    gam = jnp.einsum("...ad,...dbc->...abc", g_inv, lower)
-    dgam = _grad(gam, h)  # dgam[..., a, b, c, e] = D_e Gamma^a_bc
-    ric = (
-        jnp.einsum("...abda->...bd", dgam)
-        - jnp.einsum("...abad->...bd", dgam)
-        + jnp.einsum("...aae,...ebd->...bd", gam, gam)
-        - jnp.einsum("...ade,...eba->...bd", gam, gam)
-    )
+    gam = _christoffel_from(g_inv, _grad(g, h))  # _grad stacks D_c as the last index, as jacfwd does
+    ric = _ricci_from(gam, _grad(gam, h))
     scalar = jnp.einsum("...ab,...ab->...", g_inv, ric)
     return h**3 * jnp.sum(jnp.sqrt(jnp.linalg.det(g)) * scalar)
 

@@ -594,8 +594,7 @@ def simulate(
         NamedSharding(device_mesh, PartitionSpec()),
     )
     n_padded = nqg_devices.padded_length(n_learners, n_dev)
-    if n_padded > n_learners:  # padded learners copy the last one (finite wherever it is) and are dropped
-        q0 = jnp.concatenate([q0, jnp.repeat(q0[-1:], n_padded - n_learners, axis=0)])
+    q0 = nqg_devices.pad_with_last(q0, n_padded)  # padded learners copy the last one, and are dropped
     q0 = jax.device_put(q0, layout[0])
     n_records = int(steps) // record_every
     scan = _scan_wide if nqg_devices.wide_vector_compiler_options() else _scan
