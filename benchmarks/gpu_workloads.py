@@ -95,6 +95,7 @@ def vmc_section(args, sizes, out: list) -> None:
             eval_samples=n_samples,
             netket_operator="jax",
             netket_python=args.netket_python,
+            netket_chunk_size=args.netket_chunk_size,
         )
         try:
             res = vm.run_nqg(cfg)
@@ -152,9 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="VMC iterations excluded (compilation)")
     parser.add_argument("--budget-s", type=float, default=420.0, help="skip sections after this many seconds")
     parser.add_argument("--netket-python", default=None, help="interpreter of a NetKet environment")
+    parser.add_argument(
+        "--netket-chunk-size", type=int, default=None, help="NetKet's MCState chunk_size (samples per pass)"
+    )
     parser.add_argument("--cpu-baseline", action="store_true", help="rerun the VMC part on 2 CPU cores")
     parser.add_argument("--sections", default="vmc,ensembles,path-integral,holography")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this file")
+    parser.add_argument(
+        "--vmc-sizes",
+        default=None,
+        help="VMC problems as L:samples pairs, e.g. 10:4096,20:65536 (default: the section's full list)",
+    )
     parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.t0 = time.perf_counter()
@@ -164,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     args.netket = bool(args.netket_python) or venv.exists()
     sections = {s.strip() for s in args.sections.split(",")}
     sizes = _sizes(args)
+    if args.vmc_sizes:
+        sizes["vmc"] = [tuple(int(v) for v in item.split(":")) for item in args.vmc_sizes.split(",")]
     out: list[dict] = []
     print(f"device: {_device()}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}", flush=True)
     if "vmc" in sections:

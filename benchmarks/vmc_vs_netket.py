@@ -136,6 +136,7 @@ def run_netket(cfg: dict) -> dict:
         n_discard_per_chain=cfg["n_discard_per_chain"],
         seed=cfg["seed"],
         sampler_seed=cfg["seed"] + 1,
+        chunk_size=cfg.get("netket_chunk_size"),  # None: all samples at once (OOM at 16x16 on a GPU)
     )
     optimizer = nk.optimizer.Sgd(learning_rate=cfg["learning_rate"])
     if cfg.get("netket_driver", "sr") == "vmc_sr":
