@@ -1,7 +1,7 @@
 """Speed of the learner-ensemble engine: 10^6 one-parameter online-SGD learners for 10^4 steps.
 
 Target (issue 9): under 30 s on 2 CPU cores. Prints, for the engine (``nqg.learning.ensemble.simulate``:
-per-learner Threefry counter streams, AS241 normals, learners sharded over ``--devices`` devices):
+per-learner Threefry counter streams, Box-Muller normals, learners sharded over ``--devices`` devices):
 
 * the wall and CPU time (compilation excluded and reported separately), the throughput in learner-steps
   per second, and the projected wall time for 10^6 x 10^4 learner-steps;

@@ -23,16 +23,19 @@ from nqg.learning.ensemble import (
     MultiplicativeNoise,
     RegressionNet,
     UserPotential,
+    _log_float64,
     continuum_temperature,
+    cos_sin_2pi,
     learner_key_words,
     learner_noise,
+    learner_noise_pair,
     multiplicative_moments_quadratic,
-    normal_quantile,
     potential_from_name,
     quadratic,
     simulate,
     stationary_variance_quadratic,
     threefry2x32,
+    uniform_from_bits,
 )
 
 N = 40_000
@@ -173,20 +176,45 @@ def test_step_noise_is_the_threefry_cipher_at_fold_in_of_the_learner_key():
         np.testing.assert_array_equal(np.asarray(folded(idx)), np.stack([hi, lo], axis=1))
 
 
-def test_normal_quantile_against_scipy_ndtri():
-    """AS241 against Cephes' ndtri (independent code) from p = 1e-300 to 1 - 1e-16: relative error ~1e-15."""
-    from scipy.special import ndtri
+def test_series_log_cos_sin_against_numpy():
+    """The branch-free ln (on the whole uniform grid's range) and cos/sin 2 pi u against libm."""
+    x = np.concatenate([np.logspace(-300, -1e-16, 20_000), np.linspace(1e-6, 1 - 1e-16, 20_001)])
+    ln = np.asarray(_log_float64(jnp.asarray(x)))
+    assert np.max(np.abs(ln - np.log(x)) / np.abs(np.log(x))) < 4e-16 * 8  # a few ulp
+    u = np.concatenate([np.linspace(-3, 3, 200_001), 2.0 ** -np.arange(1, 60), 1 - 2.0 ** -np.arange(1, 53)])
+    c, s = (np.asarray(v) for v in cos_sin_2pi(jnp.asarray(u)))
+    x = u - np.round(u)  # exact; libm of 2 pi x is then within ~1 ulp (2 pi u itself would not be, |u| > 1)
+    assert np.max(np.abs(c - np.cos(2 * np.pi * x))) < 1e-15
+    assert np.max(np.abs(s - np.sin(2 * np.pi * x))) < 1e-15
+    c32, s32 = cos_sin_2pi(jnp.asarray(u[:1000], jnp.float32))
+    assert c32.dtype == jnp.float32 and np.max(np.abs(np.asarray(s32) - np.sin(2 * np.pi * u[:1000]))) < 3e-6
 
-    p = np.concatenate(
-        [np.linspace(0, 1, 200_001)[1:-1], np.logspace(-300, -1, 3000), 1 - np.logspace(-16, -1, 3000)]
-    )
-    z = np.asarray(normal_quantile(jnp.asarray(p)))
-    ref = ndtri(p)
-    assert np.max(np.abs(z - ref) / np.maximum(np.abs(ref), 1e-300)) < 5e-15
-    p32 = np.linspace(0, 1, 20_001, dtype=np.float32)[1:-1]  # float32: the same function to its precision
-    z32 = np.asarray(normal_quantile(jnp.asarray(p32)))
-    assert z32.dtype == np.float32
-    assert np.max(np.abs(z32 - ndtri(p32.astype(np.float64)))) < 1e-5
+
+def test_noise_pair_is_box_muller_of_the_counter_uniforms():
+    """Every normal equals the Box-Muller transform (numpy's ln, cos, sin) of the documented uniforms."""
+    k0, k1 = learner_key_words(jax.random.key(3), jnp.arange(500, dtype=jnp.uint32))
+    for dtype, tol in ((jnp.float64, 2e-15), (jnp.float32, 3e-6)):
+        for pair in (0, 7, 2**31 - 1):  # the last pair: steps 2^32 - 2 and 2^32 - 1
+            z_even, z_odd = learner_noise_pair(k0, k1, pair, (3,), dtype)
+            assert z_even.shape == (500, 3) and z_even.dtype == dtype
+            c = jnp.arange(3, dtype=jnp.uint32)[None, :]
+            ua, ub = (
+                np.asarray(
+                    uniform_from_bits(*threefry2x32(k0[:, None], k1[:, None], c, jnp.uint32(n)), dtype)
+                )
+                for n in (2 * pair, 2 * pair + 1)
+            )
+            assert 0 < ua.min() and ua.max() < 1
+            r = np.sqrt(-2 * np.log(ua.astype(np.float64)))
+            ref_even, ref_odd = r * np.cos(2 * np.pi * ub), r * np.sin(2 * np.pi * ub)
+            assert np.max(np.abs(np.asarray(z_even) - ref_even) / (1 + r)) < tol
+            assert np.max(np.abs(np.asarray(z_odd) - ref_odd) / (1 + r)) < tol
+            for step, ref in ((2 * pair, z_even), (2 * pair + 1, z_odd)):  # one step = its half of the pair
+                np.testing.assert_array_equal(np.asarray(learner_noise(k0, k1, step, (3,), dtype)), ref)
+    # float32 draws the float64 uniforms rounded to 23 bits
+    u64 = uniform_from_bits(*threefry2x32(k0, k1, jnp.uint32(0), jnp.uint32(5)), jnp.float64)
+    u32 = uniform_from_bits(*threefry2x32(k0, k1, jnp.uint32(0), jnp.uint32(5)), jnp.float32)
+    assert np.max(np.abs(np.asarray(u64) - np.asarray(u32, np.float64))) <= 2.0**-24
 
 
 def test_step_noise_is_independent_standard_normal():
@@ -210,10 +238,6 @@ def test_step_noise_is_independent_standard_normal():
     }
     for name, (u, v) in pairs.items():
         assert abs(np.mean(u * v)) < 4.5 / np.sqrt(u.size), name
-    # float32: the same stream with 23 of the bits: |dz| <= du / phi(z), du <= 2^-23
-    z32 = np.asarray(learner_noise(k0, k1, 0, (2,), jnp.float32))
-    bound = 2.0**-23 * np.sqrt(2 * np.pi) * np.exp(z[0] ** 2 / 2) + 1e-6 * (1 + np.abs(z[0]))
-    assert z32.dtype == np.float32 and np.all(np.abs(z32 - z[0]) <= bound)
 
 
 def test_learner_trajectory_depends_on_its_index_only():

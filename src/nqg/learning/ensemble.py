@@ -31,19 +31,26 @@ Memory is ``O(N)`` plus what is recorded: the scan runs ``steps // record_every`
 **Random streams (one per learner).** Learner ``i`` (its *global* index ``0 <= i < N``) owns the key
 ``k_i = nqg.devices.stream_key(key, i) = fold_in(key, i)``. At step ``n`` (counted from 0 over the whole
 :func:`simulate` call) it needs ``M`` standard normals ``z_{i,n,c}`` (``c < M``; ``M`` is the learner's
-:meth:`noise_shape`, e.g. 1 for one additive-noise parameter). Each is drawn in counter mode from the
-Threefry-2x32 block cipher keyed by ``k_i`` at the 64-bit counter ``(c, n)``:
+:meth:`noise_shape`, e.g. 1 for one additive-noise parameter). They are drawn in pairs of steps
+``(2k, 2k + 1)`` by the Box-Muller transform of two uniforms, each from the Threefry-2x32 block cipher keyed
+by ``k_i`` in counter mode:
 
-    (w_hi, w_lo) = threefry2x32(k_i; c, n),   u = (m + 1/2) 2^-b,   z = Phi^{-1}(u)
+    u_a = U(threefry2x32(k_i; c, 2k)),   u_b = U(threefry2x32(k_i; c, 2k + 1)),   R = sqrt(-2 ln u_a),
+    z_{i,2k,c} = R cos(2 pi u_b),         z_{i,2k+1,c} = R sin(2 pi u_b),
 
-with ``m`` the top ``b`` bits of the words (float64: ``b = 52`` of ``w_hi w_lo``; float32: ``b = 23`` of
-``w_hi``) and ``Phi^{-1}`` the normal quantile (:func:`normal_quantile`, Wichura's AS241). For ``c = 0``
-the two words are exactly the key data of ``fold_in(k_i, n)``. So learner ``i``'s trajectory depends on
-``(key, i)``, its initial state and the hyper-parameters only: not on ``N``, on the other learners, on
-``record_every`` or on the number of devices. The cipher is evaluated unrolled (:func:`threefry2x32`,
-bit-identical to ``jax.extend.random.threefry_2x32``), so XLA fuses the whole step (cipher, normal,
-gradient, update) into one loop over learners; JAX's own CPU lowering of the cipher is a rolled loop that
-costs several times more, and XLA's float64 ``erfinv`` about twice AS241.
+with ``U(w_hi, w_lo) = (m + 1/2) 2^-b`` and ``m`` the top ``b`` bits of the words (float64: ``b = 52`` of
+``w_hi w_lo``; float32: ``b = 23`` of ``w_hi``, so a float32 run draws its float64 run's uniforms rounded).
+For ``c = 0`` the words at counter ``(0, n)`` are exactly the key data of ``fold_in(k_i, n)``. So learner
+``i``'s trajectory depends on ``(key, i)``, its initial state and the hyper-parameters only: not on ``N``,
+on the other learners, on ``record_every`` or on the number of devices. The cipher is evaluated unrolled
+(:func:`threefry2x32`, bit-identical to ``jax.extend.random.threefry_2x32``), and ``ln`` (float64), ``cos``
+and ``sin`` are branch-free series (:func:`_log_float64`, :func:`cos_sin_2pi`), so XLA fuses two whole
+steps (cipher, normals, gradient, update) into one loop over learners. JAX's own CPU lowering of the cipher
+is a rolled loop that costs several times more. Per float64 normal on an AVX-512 CPU (``benchmarks/
+learner_ensemble.py``): 3.3 CPU-ns with the cipher, against 7.8 for Wichura's AS241 quantile of one
+uniform (this engine's previous method) and more for ``erfinv`` or XLA's ``log``, ``sin`` and ``cos``.
+With an odd ``record_every`` the records start at odd steps and every step draws its pair alone (the same
+numbers, twice the cost): choose an even ``record_every``.
 
 **Devices** (:mod:`nqg.devices`). The learner axis is laid out over ``n_devices`` devices (default
 :func:`nqg.devices.device_count`) with a :class:`~jax.sharding.NamedSharding` and the jitted scan is
@@ -58,6 +65,7 @@ rounding of reordered sums. On an AVX-512 CPU the scan is compiled with 512-bit 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -356,76 +364,6 @@ def learner_key_words(key: Any, global_index: Any) -> tuple[Any, Any]:
     return words[:, 0].reshape(shape), words[:, 1].reshape(shape)
 
 
-# Wichura's AS241 (Appl. Statist. 37, 477 (1988)): rational approximations of the standard normal quantile,
-# relative error ~1e-16; coefficients in increasing powers (as CPython's statistics.NormalDist.inv_cdf).
-_AS241_CENTRAL = (
-    (
-        3.3871328727963666080e0,
-        1.3314166789178437745e2,
-        1.9715909503065514427e3,
-        1.3731693765509461125e4,
-        4.5921953931549871457e4,
-        6.7265770927008700853e4,
-        3.3430575583588128105e4,
-        2.5090809287301226727e3,
-    ),
-    (
-        1.0,
-        4.2313330701600911252e1,
-        6.8718700749205790830e2,
-        5.3941960214247511077e3,
-        2.1213794301586595867e4,
-        3.9307895800092710610e4,
-        2.8729085735721942674e4,
-        5.2264952788528545610e3,
-    ),
-)
-_AS241_TAIL = (
-    (
-        1.42343711074968357734e0,
-        4.63033784615654529590e0,
-        5.76949722146069140550e0,
-        3.64784832476320460504e0,
-        1.27045825245236838258e0,
-        2.41780725177450611770e-1,
-        2.27238449892691845833e-2,
-        7.74545014278341407640e-4,
-    ),
-    (
-        1.0,
-        2.05319162663775882187e0,
-        1.67638483018380384940e0,
-        6.89767334985100004550e-1,
-        1.48103976427480074590e-1,
-        1.51986665636164571966e-2,
-        5.47593808499534494600e-4,
-        1.05075007164441684324e-9,
-    ),
-)
-_AS241_FAR_TAIL = (
-    (
-        6.65790464350110377720e0,
-        5.46378491116411436990e0,
-        1.78482653991729133580e0,
-        2.96560571828504891230e-1,
-        2.65321895265761230930e-2,
-        1.24266094738807843860e-3,
-        2.71155556874348757815e-5,
-        2.01033439929228813265e-7,
-    ),
-    (
-        1.0,
-        5.99832206555887937690e-1,
-        1.36929880922735805310e-1,
-        1.48753612908506148525e-2,
-        7.86869131145613259100e-4,
-        1.84631831751005468180e-5,
-        1.42151175831644588870e-7,
-        2.04426310338993978564e-15,
-    ),
-)
-
-
 def _horner(coefficients: tuple[float, ...], x: Any) -> Any:
     acc = jnp.full_like(x, coefficients[-1])
     for c in coefficients[-2::-1]:
@@ -464,32 +402,35 @@ def _log_float64(x: Any) -> Any:
     return e * _LN2_HI + (e * _LN2_LO + 2.0 * s * series)
 
 
-def normal_quantile(p: Any) -> Any:
-    """Standard normal quantile ``Phi^{-1}(p)`` for ``0 < p < 1`` (Wichura's AS241, relative error ~1e-16).
+_SIN_2PI = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(8))  # sin r, r^1 .. r^15
+_COS_2PI = tuple((-1) ** k / math.factorial(2 * k) for k in range(9))  # cos r, r^0 .. r^16
 
-    Every branch is evaluated and selected, so it vectorises; in float64 (with :func:`_log_float64`) it costs
-    about a third of ``sqrt(2) erfinv(2p - 1)`` on a CPU.
+
+def cos_sin_2pi(u: Any) -> tuple[Any, Any]:
+    """``(cos 2 pi u, sin 2 pi u)`` for any real ``u`` (absolute error ~7e-16 in float64).
+
+    ``x = u - round(u)`` in ``[-1/2, 1/2]``, quadrant ``k = round(4x)``, ``r = (4x - k) pi/2`` in
+    ``[-pi/4, pi/4]`` (``4x - k`` is exact), Taylor series of ``sin r`` to ``r^15`` and ``cos r`` to ``r^16``
+    (truncation ``< (pi/4)^17/17! = 5e-17``), rotated by ``k`` quarter turns. Branch-free, so it vectorises
+    and fuses with the cipher; XLA's float64 ``sin`` and ``cos`` on a CPU cost several times more.
     """
-    q = p - 0.5
-    central = jnp.abs(q) <= 0.425
-    r_central = 0.180625 - q * q
-    tail_p = jnp.minimum(p, 1.0 - p)
-    r = jnp.sqrt(-(_log_float64(tail_p) if jnp.result_type(p) == jnp.float64 else jnp.log(tail_p)))
-    near = r <= 5.0
-    r_tail = jnp.where(near, r - 1.6, r - 5.0)
-    num_tail = jnp.where(near, _horner(_AS241_TAIL[0], r_tail), _horner(_AS241_FAR_TAIL[0], r_tail))
-    den_tail = jnp.where(near, _horner(_AS241_TAIL[1], r_tail), _horner(_AS241_FAR_TAIL[1], r_tail))
-    num = jnp.where(central, q * _horner(_AS241_CENTRAL[0], r_central), jnp.where(q < 0, -num_tail, num_tail))
-    den = jnp.where(central, _horner(_AS241_CENTRAL[1], r_central), den_tail)
-    return num / den
+    x = u - jnp.round(u)
+    y = 4.0 * x
+    k = jnp.round(y)
+    r = (y - k) * (np.pi / 2)
+    r2 = r * r
+    s, c = r * _horner(_SIN_2PI, r2), _horner(_COS_2PI, r2)
+    quadrant = k.astype(jnp.int32) & 3  # k = -2 .. 2; -1 & 3 = 3, -2 & 3 = 2
+    cos_t = jnp.where(quadrant == 0, c, jnp.where(quadrant == 1, -s, jnp.where(quadrant == 2, -c, s)))
+    sin_t = jnp.where(quadrant == 0, s, jnp.where(quadrant == 1, c, jnp.where(quadrant == 2, -s, -c)))
+    return cos_t, sin_t
 
 
-def _normal_from_bits(hi: Any, lo: Any, dtype: Any) -> Any:
-    """Standard normal ``Phi^{-1}(u)`` of the midpoint uniform ``u = (m + 1/2) 2^-b`` on ``(0, 1)``.
+def uniform_from_bits(hi: Any, lo: Any, dtype: Any) -> Any:
+    """The midpoint uniform ``u = (m + 1/2) 2^-b`` on ``(0, 1)`` from the cipher words ``hi, lo``.
 
-    float64: ``m`` = the top ``b = 52`` of the 64 bits ``hi lo``; float32: the top ``b = 23`` bits of ``hi``.
-    ``u`` is exact in the dtype and ``u -> 1 - u`` maps the grid onto itself: the draws are symmetric and
-    finite (``|z| <= 8.21`` in float64, ``5.29`` in float32).
+    float64: ``m`` = the top ``b = 52`` of the 64 bits ``hi lo``; float32: the top ``b = 23`` bits of ``hi``
+    (so a float32 uniform is its float64 one rounded to 23 bits). ``u`` is exact in the dtype, never 0 or 1.
     """
     dtype = jnp.dtype(dtype)
     if dtype.itemsize == 8:  # 1 <= f = 1 + m 2^-52 < 2 from the bits; f - 1 + 2^-53 is exact
@@ -497,25 +438,40 @@ def _normal_from_bits(hi: Any, lo: Any, dtype: Any) -> Any:
         one_to_two = jax.lax.bitcast_convert_type(
             (bits >> np.uint64(12)) | np.uint64(0x3FF0000000000000), jnp.float64
         )
-        u = (one_to_two - 1.0) + 2.0**-53
-    else:
-        one_to_two = jax.lax.bitcast_convert_type((hi >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32)
-        u = (one_to_two - np.float32(1.0)) + np.float32(2.0**-24)
-    u = u.astype(dtype)
-    return normal_quantile(u)
+        return (one_to_two - 1.0) + 2.0**-53
+    one_to_two = jax.lax.bitcast_convert_type((hi >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32)
+    return ((one_to_two - np.float32(1.0)) + np.float32(2.0**-24)).astype(dtype)
+
+
+def learner_noise_pair(k0: Any, k1: Any, pair: Any, shape: tuple[int, ...], dtype: Any) -> tuple[Any, Any]:
+    """The standard normals of steps ``n = 2 pair`` and ``2 pair + 1`` of every learner (Box-Muller).
+
+    Component ``c`` (row-major over ``shape``) of learner ``i``: ``u_a``, ``u_b`` are the uniforms
+    (:func:`uniform_from_bits`) of ``threefry2x32(k_i; c, 2 pair)`` and ``threefry2x32(k_i; c, 2 pair + 1)``,
+    and ``z_{2 pair} = R cos 2 pi u_b``, ``z_{2 pair + 1} = R sin 2 pi u_b`` with ``R = sqrt(-2 ln u_a)``:
+    two independent standard normals, exactly, for exact uniforms. Returns two arrays of shape
+    ``(len(k0), *shape)``. ``|z| <= 8.57`` in float64 (``5.77`` in float32).
+    """
+    m = int(np.prod(shape, dtype=np.int64))
+    component = jnp.arange(m, dtype=jnp.uint32)[None, :]
+    even = jnp.asarray(pair, jnp.uint32) * np.uint32(2)
+    u_a = uniform_from_bits(*threefry2x32(k0[:, None], k1[:, None], component, even), dtype)
+    u_b = uniform_from_bits(*threefry2x32(k0[:, None], k1[:, None], component, even + np.uint32(1)), dtype)
+    log_u = _log_float64(u_a) if jnp.dtype(dtype) == jnp.float64 else jnp.log(u_a)
+    radius = jnp.sqrt(-2.0 * log_u)
+    cos_t, sin_t = cos_sin_2pi(u_b)
+    return (radius * cos_t).reshape(k0.shape[0], *shape), (radius * sin_t).reshape(k0.shape[0], *shape)
 
 
 def learner_noise(k0: Any, k1: Any, step: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     """Standard normals ``z_{i,n,c}`` of every learner at step ``n``: shape ``(len(k0), *shape)``.
 
-    Component ``c`` (row-major over ``shape``) of learner ``i`` is drawn from
-    ``threefry2x32(k_i; c, n)`` (see the module docstring): it depends on ``(k_i, n, c)`` only.
+    The even or odd member of :func:`learner_noise_pair` for ``pair = n // 2`` (both are computed: the
+    engine draws pairs of steps at once where it can). It depends on ``(k_i, n, c)`` only.
     """
-    m = int(np.prod(shape, dtype=np.int64))
-    component = jnp.arange(m, dtype=jnp.uint32)[None, :]
-    counter = jnp.asarray(step, jnp.uint32)
-    hi, lo = threefry2x32(k0[:, None], k1[:, None], component, counter)
-    return _normal_from_bits(hi, lo, dtype).reshape(k0.shape[0], *shape)
+    step = jnp.asarray(step, jnp.uint32)
+    even, odd = learner_noise_pair(k0, k1, step >> np.uint32(1), shape, dtype)
+    return jnp.where((step & np.uint32(1)) == 0, even, odd)
 
 
 # ------------------------------------------------------------------------------------------ the engine
@@ -623,20 +579,35 @@ def _scan_impl(learner, q0, key, optimizer, hyper, n_records, record_every, obse
     def real(x):  # the learners that exist (padding sliced off)
         return x if x.shape[0] == n_learners else x[:n_learners]
 
-    def step(carry, n):
+    def update(carry, z):
         q, state = carry
-        z = learner_noise(k0, k1, n, noise_shape, q.dtype)
         g = learner.gradient(q, z)
         updates, state = opt.update(g, state, q)
         q = jax.lax.with_sharding_constraint(optax.apply_updates(q, updates), sharded)
-        return (q, state), None
+        return q, state
+
+    def step(carry, n):  # one step, drawing its normal alone (half of a Box-Muller pair is wasted)
+        return update(carry, learner_noise(k0, k1, n, noise_shape, q0.dtype)), None
+
+    def step_pair(carry, pair):  # steps 2 pair and 2 pair + 1 from one Box-Muller pair
+        z_even, z_odd = learner_noise_pair(k0, k1, pair, noise_shape, q0.dtype)
+        return update(update(carry, z_even), z_odd), None
 
     def record(carry, r):
         first = r * np.uint32(record_every)
-        inner = first + jnp.arange(record_every - 1, dtype=jnp.uint32)
-        (q, state), _ = jax.lax.scan(step, carry, inner)
-        q_prev = q
-        (q, state), _ = step((q, state), first + np.uint32(record_every - 1))
+        if record_every % 2 == 0:  # the record starts at an even step: pairs of steps throughout
+            pairs = first // np.uint32(2) + jnp.arange(record_every // 2 - 1, dtype=jnp.uint32)
+            carry, _ = jax.lax.scan(step_pair, carry, pairs)
+            z_even, z_odd = learner_noise_pair(
+                k0, k1, first // np.uint32(2) + np.uint32(record_every // 2 - 1), noise_shape, q0.dtype
+            )
+            q_prev, state = update(carry, z_even)
+            q, state = update((q_prev, state), z_odd)
+        else:
+            inner = first + jnp.arange(record_every - 1, dtype=jnp.uint32)
+            carry, _ = jax.lax.scan(step, carry, inner)
+            q_prev = carry[0]
+            (q, state), _ = step(carry, first + np.uint32(record_every - 1))
         return (q, state), observe(real(q), real(q_prev))
 
     (q, _), records = jax.lax.scan(record, (q0, state0), jnp.arange(n_records, dtype=jnp.uint32))
@@ -749,6 +720,7 @@ __all__ = [
     "Trajectory",
     "UserPotential",
     "continuum_temperature",
+    "cos_sin_2pi",
     "default_observe",
     "double_well",
     "ensemble_histogram",
@@ -756,13 +728,14 @@ __all__ = [
     "hbar_eff",
     "learner_key_words",
     "learner_noise",
+    "learner_noise_pair",
     "multiplicative_moments_quadratic",
-    "normal_quantile",
     "potential_from_name",
     "quadratic",
     "quartic",
     "simulate",
     "stationary_variance_quadratic",
     "threefry2x32",
+    "uniform_from_bits",
     "validate_learning",
 ]
