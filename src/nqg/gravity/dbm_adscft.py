@@ -412,14 +412,11 @@ def learn_warp(
     two-point function ``G(k)`` at the momenta ``ks``.
 
     Loss: ``sum_k (G(k) - G_target(k))^2 / sum_k G_target(k)^2 + smoothness sum_n (a_{n+1} - 2 a_n +
-    a_{n-1})^2``, minimised per member by L-BFGS (``optax.lbfgs``) in one :func:`nqg.train.run_loop`.
+    a_{n-1})^2``, minimised per member by L-BFGS (:func:`nqg.train.minimize_members_lbfgs`).
     Members start from ``a_n = eta_0 + s (eta_n - eta_0)`` with a random slope ``s ~ U(0.6, 1.4)`` and
     noise 0.05 per layer (the true AdS warp has s = 1).
     """
-    import optax
-
-    from nqg.gravity.mesons import all_finite
-    from nqg.train import run_loop
+    from nqg.train import minimize_members_lbfgs
 
     etas = jnp.asarray(etas)
     ks = jnp.asarray(ks)
@@ -437,31 +434,13 @@ def learn_warp(
     slopes = jax.random.uniform(k1, (members, 1), minval=0.6, maxval=1.4, dtype=etas.dtype)
     init = etas[0] + slopes * (etas - etas[0])[None, :]
     init = init + 0.05 * jax.random.normal(k2, init.shape, etas.dtype)
-    opt = optax.lbfgs()
-    states = jax.vmap(opt.init)(init)
-    vg = optax.value_and_grad_from_state(loss)
-
-    def one(args):
-        p, st = args
-        v, g = vg(p, state=st)
-        u, new_st = opt.update(g, st, p, value=v, grad=g, value_fn=loss)
-        new_p = optax.apply_updates(p, u)
-        ok = jnp.isfinite(v) & all_finite((new_p, new_st))
-        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-        return keep(new_p, p), jax.tree_util.tree_map(keep, new_st, st), jnp.where(ok, v, 0.0)
-
-    def step_fn(state, step):
-        p, st, v = jax.lax.map(one, state)
-        return (p, st), {"loss": jnp.sum(v), "member_loss": v}
-
-    out = run_loop(
-        step_fn,
-        (init, states),
+    out = minimize_members_lbfgs(
+        lambda warp, _: loss(warp),
+        init,
         steps=steps,
         name="dbm-inverse",
         ctx=ctx,
         chunk=25,
-        primary="loss",
         progress=progress,
         description="DBM couplings (L-BFGS)",
     )

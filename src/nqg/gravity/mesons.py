@@ -51,7 +51,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from nqg import rng
 from nqg.errors import NqgInputError
@@ -447,13 +446,6 @@ class MesonFit:
         return {"A": np.asarray(a), "Phi": np.asarray(phi)}
 
 
-def all_finite(tree) -> Array:
-    """True when every inexact array leaf of ``tree`` is finite (an L-BFGS step that ends with a zero
-    curvature pair, e.g. once a member has converged to machine precision, is then rejected)."""
-    leaves = [x for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
 def fit_meson_ensemble(
     data: MesonData,
     *,
@@ -474,13 +466,12 @@ def fit_meson_ensemble(
     masses drawn from ``N(m_i, sigma_i)`` with the data errors, so the ensemble spread carries both the
     optimisation and the data uncertainty. The loss of a member is the mean squared relative error
     of the squared masses, ``mean_i (m_i^2(model) / m_i^2 - 1)^2``. Each member is minimised by
-    L-BFGS (``optax.lbfgs`` with its zoom line search) in one compiled :func:`nqg.train.run_loop`
-    (members in ``lax.map``: a batched ``eigh`` is far slower on CPU); a step that would produce a
-    non-finite loss leaves that member where it was. ``scale`` (kappa0, GeV) defaults to half the
+    L-BFGS (:func:`nqg.train.minimize_members_lbfgs`: members in ``lax.map``, a step that would produce a
+    non-finite loss leaves that member where it was). ``scale`` (kappa0, GeV) defaults to half the
     lightest mass (the soft-wall kappa of a vector ground state). ``targets`` (``{spin: (members, n)}``
     masses, GeV) gives every member its own training masses instead (``resample`` is then ignored).
     """
-    from nqg.train import run_loop
+    from nqg.train import minimize_members_lbfgs
 
     if members < 1:
         raise NqgInputError(f"members must be >= 1, got {members}")
@@ -512,39 +503,14 @@ def fit_meson_ensemble(
             terms.append((m2 / t2[s] - 1.0) ** 2)
         return jnp.mean(jnp.concatenate(terms))
 
-    opt = optax.lbfgs()
-    opt_state = eqx.filter_vmap(opt.init)(params)
-
-    def one_member(args):
-        p, st, t2 = args
-
-        def lossf(q):
-            return member_loss(q, t2)
-
-        v, g = optax.value_and_grad_from_state(lossf)(p, state=st)
-        u, new_st = opt.update(g, st, p, value=v, grad=g, value_fn=lossf)
-        new_p = optax.apply_updates(p, u)
-        ok = jnp.isfinite(v) & all_finite((new_p, new_st))
-        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-        return (
-            jax.tree_util.tree_map(keep, new_p, p),
-            jax.tree_util.tree_map(keep, new_st, st),
-            jnp.where(ok, v, 0.0),
-        )
-
-    def step_fn(state, step):
-        ps, sts = state
-        new_p, new_st, v = jax.lax.map(one_member, (ps, sts, tgt))
-        return (new_p, new_st), {"loss": jnp.sum(v), "member_loss": v}
-
-    out = run_loop(
-        step_fn,
-        (params, opt_state),
+    out = minimize_members_lbfgs(
+        member_loss,
+        params,
+        tgt,
         steps=steps,
         name="mesons",
         ctx=ctx,
         chunk=25,
-        primary="loss",
         progress=progress,
         description="mesons (L-BFGS)",
     )
