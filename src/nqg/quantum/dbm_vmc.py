@@ -35,6 +35,35 @@ hundred samples the clipped cross estimate leaves near-flat noisy directions alo
 region then measured in ``S`` alone: the state collapsed to E ~ 0). The direction (or
 the plain gradient, ``sr_shift=None``) is handed to any optax optimizer.
 
+**Conditional averaging over the deep layer (Rao-Blackwellisation, ``n_conditional = K``).** The
+noise that the deep layer adds is ``Var(E_loc(s, d) | s)`` and ``Cov(O(s, d) | s)``: the sampled gradient
+of a DBM is far noisier than an RBM's at the same number of visible samples. For each kept sample, each
+replica ``r`` is continued by ``K - 1`` block Gibbs sweeps of ``(h, d)`` *with ``s`` clamped*
+(``h ~ p(h | s, d)``, then ``d ~ p(d | h)``: :func:`conditional_deep_sweep`), and ``E_loc``, ``O`` are
+averaged along that conditional chain: ``E_r = (1/K) sum_t E_loc(s, d_r^t)``, ``O_r = (1/K) sum_t
+O(s, d_r^t)``. The conditional kernel leaves ``p(d | s)`` invariant and ``d_r^0 ~ p(d | s)``, so every
+``d_r^t ~ p(d | s)`` and ``E[E_r | s] = E_loc(s)``, ``E[O_r | s] = O(s)``; the two conditional chains
+start from replicas that are independent given ``s`` and use independent random numbers, so
+``(E_1, O_1)`` and ``(E_2, O_2)`` are independent given ``s``, and the two-replica gradient above, with
+``E_r, O_r`` in place of ``E_loc(s, d_r), O(s, d_r)``, stays unbiased. Its conditional variance falls
+like ``tau_d / K`` (``tau_d`` the conditional chain's autocorrelation time), at ``K`` times the cost
+of the local energies and log-derivatives; the joint SR metric's excess ``E[Cov(O_r | s)]`` falls
+likewise. ``K = 1`` is the plain two-replica estimator.
+
+**Paired flips (``local_energy="paired"``).** For any bijection ``phi`` of the deep configurations,
+``sum_d Psi(s', phi(d)) = Psi(s')``, so
+
+    E_{d ~ p(d|s)}[ Psi(s', phi(d)) / Psi(s, d) ] = sum_d Psi(s', phi(d)) / Psi(s) = Psi(s') / Psi(s)
+
+(every ``Psi(s, d) > 0``): the off-diagonal term of ``E_loc`` may flip, together with ``s_i``, any deep
+units chosen *without looking at d*, and stays unbiased. The plain estimator (``phi = id``) is noisy
+because a deep unit ``d_k`` tied to ``s_i`` through a hidden unit makes ``Psi(s^i, d) / Psi(s, d)``
+swing with ``d_k``; flipping that partner as well leaves such a unit's factor unchanged. The partner of
+site ``i`` is the deep unit with the strongest two-step coupling ``sum_j |W_ij V_kj|``
+(:func:`deep_partners`; for the construction it is the site's spin one Trotter step earlier, and at
+``M = 1`` the paired estimator has no deep-layer noise at all: ``Var(E_loc(s, d) | s) = 0``). The
+log-derivatives are unchanged.
+
 **Sparsity.** ``keep_sparsity=True`` trains only the couplings the construction made nonzero (each
 hidden unit touches the two spins of its Trotter factor) and all biases; ``False`` trains the dense
 ``W`` and ``V``. The dense machine contains the RBM with the same hidden units (``V = 0, c = 0``) as a
@@ -62,6 +91,7 @@ from nqg.quantum.dbm import (
     GibbsState,
     TrotterDBM,
     gibbs_sweep,
+    log_2cosh,
     sample_energy,
     tfim_local_energy,
 )
@@ -152,6 +182,77 @@ def sr_direction(o1, o2, grad, diag_shift, max_norm=None, metric: str = "cross")
     return delta * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-300))
 
 
+def deep_partners(machine: DeepBoltzmannMachine) -> jax.Array:
+    """(N,) index of each visible spin's partner deep unit: ``argmax_k sum_j |W_ij| |V_kj|``."""
+    return jnp.argmax(jnp.abs(machine.W) @ jnp.abs(machine.V).T, axis=1)
+
+
+def tfim_local_energy_paired(machine: DeepBoltzmannMachine, ham: TransverseFieldIsing, s, d, partners):
+    """``-J sum s_i s_j - Gamma sum_i Psi(s^i, d^{p(i)}) / Psi(s, d)``: visible spin ``i`` flipped together
+    with its partner deep unit ``p(i)`` (module docstring: unbiased for ``E_loc(s)`` given ``s``)."""
+    theta = machine.theta(s, d)
+    dp = d[partners]  # (N,)
+    flipped = theta[None, :] - 2.0 * s[:, None] * machine.W - 2.0 * dp[:, None] * machine.V[partners]
+    log_ratio = -2.0 * s * machine.a - 2.0 * dp * machine.c[partners]
+    log_ratio = log_ratio + jnp.sum(log_2cosh(flipped) - log_2cosh(theta)[None, :], axis=1)
+    bonds = jnp.asarray(ham.bonds)
+    return -ham.J * jnp.sum(s[bonds[:, 0]] * s[bonds[:, 1]]) - ham.h * jnp.sum(jnp.exp(log_ratio))
+
+
+def local_energy_fn(machine: DeepBoltzmannMachine, hamiltonian, local_energy: str = "plain"):
+    """Batched ``E_loc(s, d)``: ``"plain"`` (:func:`nqg.quantum.dbm.tfim_local_energy`) or ``"paired"``
+    (:func:`tfim_local_energy_paired` with :func:`deep_partners` of this machine)."""
+    if local_energy == "plain":
+        return jax.vmap(lambda x, y: tfim_local_energy(machine, hamiltonian, x, y))
+    if local_energy == "paired":
+        partners = deep_partners(machine)
+        return jax.vmap(lambda x, y: tfim_local_energy_paired(machine, hamiltonian, x, y, partners))
+    raise NqgInputError(f"local_energy must be 'plain' or 'paired', got {local_energy!r}")
+
+
+def _random_spins(key, p_up):
+    return jnp.where(jax.random.uniform(key, p_up.shape) < p_up, 1.0, -1.0).astype(p_up.dtype)
+
+
+def conditional_deep_sweep(machine: DeepBoltzmannMachine, s: jax.Array, d: jax.Array, key: jax.Array):
+    """One block Gibbs sweep of ``(h, d)`` with the visible spins ``s`` clamped (batched, (n, N), (n, D)):
+    ``P(h_j = 1 | s, d) = sigmoid(2 theta_j)``, then ``P(d_k = 1 | h) = sigmoid(2 (c_k + (V h)_k))``. Its
+    stationary distribution is ``p(d | s) = Psi(s, d) / Psi(s)``."""
+    k_h, k_d = jax.random.split(key)
+    h = _random_spins(k_h, jax.nn.sigmoid(2.0 * machine.theta(s, d)))
+    return _random_spins(k_d, jax.nn.sigmoid(2.0 * (machine.c + h @ machine.V.T)))
+
+
+def conditional_means(
+    machine: DeepBoltzmannMachine,
+    hamiltonian,
+    s,
+    d,
+    key: jax.Array,
+    n_conditional: int,
+    local_energy: str = "plain",
+):
+    """``(E_r, O_r)``: ``E_loc(s, d^t)`` (n,) and ``O(s, d^t)`` (n, P) averaged over ``t = 0 .. K - 1``
+    along the conditional chain ``d^0 = d``, ``d^{t+1} = conditional_deep_sweep(d^t)`` (module docstring)."""
+    e_loc = local_energy_fn(machine, hamiltonian, local_energy)
+
+    def measure(dd):
+        return e_loc(s, dd), joint_log_derivatives(machine, s, dd)
+
+    e_sum, o_sum = measure(d)
+    if n_conditional == 1:
+        return e_sum, o_sum
+
+    def body(carry, k):
+        dd, e_acc, o_acc = carry
+        dd = conditional_deep_sweep(machine, s, dd, k)
+        e, o = measure(dd)
+        return (dd, e_acc + e, o_acc + o), None
+
+    (_, e_sum, o_sum), _ = jax.lax.scan(body, (d, e_sum, o_sum), jax.random.split(key, n_conditional - 1))
+    return e_sum / n_conditional, o_sum / n_conditional
+
+
 def sample_replicas(
     machine: DeepBoltzmannMachine,
     chains: GibbsState,
@@ -191,6 +292,66 @@ def enumerated_energy(machine: DeepBoltzmannMachine, hamiltonian) -> float:
     # one visible configuration at a time: memory 2^D H, not 2^(N + D) H
     log_psi = np.asarray(jax.lax.map(machine.log_psi_enumerated, states), np.float64)
     return energy_of_vector(hamiltonian, np.exp(log_psi - log_psi.max()))
+
+
+def sample_energy_conditional(
+    dbm: TrotterDBM,
+    key: jax.Array,
+    *,
+    n_chains: int = 32,
+    n_samples: int = 400,
+    n_burn_in: int = 200,
+    thin: int = 2,
+    n_conditional: int = 4,
+    local_energy: str = "plain",
+) -> DBMSamples:
+    """The TFIM DBM's energy from two-replica block Gibbs with each kept sample's replicas averaged over
+    ``n_conditional`` conditional sweeps (``E = mean (E_1 + E_2) / 2``, unbiased: module docstring); the
+    error accounts for the autocorrelation along each chain (:func:`nqg.stats.estimate`); ``local_energy``:
+    ``"plain"`` or ``"paired"`` (:func:`local_energy_fn`)."""
+    from nqg.stats import estimate
+
+    if not isinstance(dbm.hamiltonian, TransverseFieldIsing):
+        raise NqgInputError("conditional averaging is implemented for the transverse-field Ising DBM only")
+    local_energy_fn(dbm.machine, dbm.hamiltonian, local_energy)  # validates the name
+    if n_chains < 2 or n_samples < 2 or thin < 1 or n_burn_in < 0 or n_conditional < 1:
+        raise NqgInputError(
+            f"need n_chains >= 2, n_samples >= 2, thin >= 1, n_burn_in >= 0, n_conditional >= 1; got "
+            f"{n_chains}, {n_samples}, {thin}, {n_burn_in}, {n_conditional}"
+        )
+    mach, ham = dbm.machine, dbm.hamiltonian
+    dtype = mach.W.dtype
+    k_init, k_run, k_cond = jax.random.split(key, 3)
+    ks, k1, k2 = jax.random.split(k_init, 3)
+
+    def rand(k, shape):
+        return jnp.where(jax.random.bernoulli(k, 0.5, shape), 1.0, -1.0).astype(dtype)
+
+    chains = GibbsState(
+        rand(ks, (n_chains, mach.n_visible)),
+        rand(k1, (n_chains, mach.n_deep)),
+        rand(k2, (n_chains, mach.n_deep)),
+    )
+    e_loc = local_energy_fn(mach, ham, local_energy)
+
+    def replica_mean(s, d, k):
+        def body(carry, kk):
+            dd, acc = carry
+            dd = conditional_deep_sweep(mach, s, dd, kk)
+            return (dd, acc + e_loc(s, dd)), None
+
+        (_, total), _ = jax.lax.scan(body, (d, e_loc(s, d)), jax.random.split(k, n_conditional - 1))
+        return total / n_conditional
+
+    @jax.jit
+    def run(chains):
+        _, (s, d1, d2) = sample_replicas(mach, chains, k_run, n_samples, thin, n_burn_in)
+        ka, kb = jax.random.split(k_cond)
+        return 0.5 * (replica_mean(s, d1, ka) + replica_mean(s, d2, kb))
+
+    series = np.asarray(run(chains)).reshape(n_chains, n_samples)
+    est = estimate(series)
+    return DBMSamples(series, float(est.mean), float(est.error), float(est.tau), float(est.rhat))
 
 
 class DBMVMCState(eqx.Module):
@@ -240,6 +401,10 @@ class DBMVMC:
         keep_sparsity: train only the construction's nonzero couplings (and all biases).
         n_chains, n_samples, thin: samples per iteration = ``n_chains * n_samples``, ``thin`` sweeps apart.
         n_burn_in: sweeps after each update before sampling (the chains persist across iterations).
+        n_conditional: ``K``, conditional ``(h, d)`` sweeps averaged per replica and kept sample (1: the
+            plain two-replica estimator; module docstring); also used for the final energy.
+        local_energy: ``"plain"`` or ``"paired"`` (deep partners flipped with the visible spin; module
+            docstring), for the training and the final energy.
     """
 
     def __init__(
@@ -255,6 +420,8 @@ class DBMVMC:
         n_samples: int = 32,
         thin: int = 2,
         n_burn_in: int = 10,
+        n_conditional: int = 1,
+        local_energy: str = "plain",
     ):
         if not isinstance(dbm.hamiltonian, TransverseFieldIsing):
             raise NqgInputError("DBM VMC is implemented for the transverse-field Ising model only")
@@ -267,6 +434,12 @@ class DBMVMC:
             )
         if sr_shift is not None and not sr_shift > 0:
             raise NqgInputError(f"sr_shift must be > 0 (or None), got {sr_shift}")
+        if int(n_conditional) != n_conditional or n_conditional < 1:
+            raise NqgInputError(f"n_conditional must be an integer >= 1, got {n_conditional}")
+        self.n_conditional = int(n_conditional)
+        if local_energy not in ("plain", "paired"):
+            raise NqgInputError(f"local_energy must be 'plain' or 'paired', got {local_energy!r}")
+        self.local_energy = local_energy
         self.dbm = dbm
         self.optimizer = optimizer
         self.sr_shift = sr_shift
@@ -306,10 +479,10 @@ class DBMVMC:
         chains, (s, d1, d2) = sample_replicas(
             mach, state.chains, key, self.n_samples, self.thin, self.n_burn_in
         )
-        e_loc = jax.vmap(lambda x, d: tfim_local_energy(mach, ham, x, d))
-        e1, e2 = e_loc(s, d1), e_loc(s, d2)
+        k1, k2 = jax.random.split(jax.random.fold_in(key, 2**20))
+        e1, o1 = conditional_means(mach, ham, s, d1, k1, self.n_conditional, self.local_energy)
+        e2, o2 = conditional_means(mach, ham, s, d2, k2, self.n_conditional, self.local_energy)
         stats = estimate_jax((0.5 * (e1 + e2)).reshape(self.n_chains, self.n_samples))
-        o1, o2 = joint_log_derivatives(mach, s, d1), joint_log_derivatives(mach, s, d2)
         if self.mask is not None:
             o1, o2 = o1 * self.mask, o2 * self.mask
         _, grad = replica_gradient(o1, o2, e1, e2)
@@ -318,6 +491,8 @@ class DBMVMC:
         else:
             shift = jnp.asarray(self.sr_shift, grad.dtype)
             direction = sr_direction(o1, o2, grad, shift, self.max_norm, self.metric)
+            if self.mask is not None:  # exactly zero on frozen couplings (eigh mixes in rounding)
+                direction = direction * self.mask
         flat, unravel, static = _flat(mach)
         params = unravel(flat)
         updates, opt_state = self.optimizer.update(
@@ -371,12 +546,16 @@ class DBMVMC:
         final = None
         if final_samples > 0:
             trained = dataclasses.replace(self.dbm, machine=out.state.machine)
-            final = sample_energy(
+            plain = self.n_conditional == 1 and self.local_energy == "plain"
+            sampler = sample_energy if plain else sample_energy_conditional
+            extra = {} if plain else {"n_conditional": self.n_conditional, "local_energy": self.local_energy}
+            final = sampler(
                 trained,
                 jax.random.fold_in(key, 2**30),
                 n_chains=self.n_chains,
                 n_samples=final_samples,
                 n_burn_in=final_burn_in,
                 thin=self.thin,
+                **extra,
             )
         return DBMVMCResult(out.state, out.history, final, self.n_parameters)
