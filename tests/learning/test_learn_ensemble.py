@@ -258,6 +258,33 @@ def test_learner_trajectory_depends_on_its_index_only():
     np.testing.assert_array_equal(np.asarray(b), np.asarray(a)[:4])
 
 
+def test_every_record_every_gives_the_same_trajectory_and_records():
+    """Records taken every 1, 3, 6, 7 or 21 steps (odd ones run two records at a time, an odd count ends with
+    a record of single steps): the final state is bitwise that of one 42-step record, and record r equals
+    the every-step record at step (r + 1) R."""
+    learner = AdditiveNoise(quadratic(1.0), 0.7, 3)
+    q0 = jnp.linspace(-1.0, 1.0, 33)
+
+    def observe(q, q_prev):  # q_prev: the state one step before the record
+        return {"mean": jnp.mean(q), "variance": jnp.var(q), "step": jnp.mean(q - q_prev)}
+
+    kw = {"learning_rate": 0.2, "key": jax.random.key(21), "observe": observe}
+    whole = simulate(learner, q0, steps=42, **kw)
+    every = simulate(learner, q0, steps=42, record_every=1, **kw)
+    for steps, r_every in ((42, 1), (42, 3), (42, 6), (42, 7), (42, 21), (21, 3), (5, 1), (35, 7)):
+        tr = simulate(learner, q0, steps=steps, record_every=r_every, **kw)
+        if steps == 42:
+            np.testing.assert_array_equal(np.asarray(tr.q), np.asarray(whole.q))
+        idx = np.arange(1, steps // r_every + 1) * r_every - 1
+        for name in ("mean", "variance", "step"):
+            np.testing.assert_allclose(
+                np.asarray(tr.records[name]), np.asarray(every.records[name])[idx], rtol=1e-13, atol=1e-15
+            )
+    other = simulate(learner, q0, steps=42, record_every=7, learning_rate=0.2, key=jax.random.key(22))
+    assert np.all(np.asarray(every.records["step"]) != 0)
+    assert np.max(np.abs(np.asarray(other.q) - np.asarray(whole.q))) > 1e-3  # control: another key
+
+
 # ------------------------------------------------------------------------------------ density estimators
 def test_histogram_and_kde_of_a_gaussian():
     x = np.asarray(jax.random.normal(jax.random.key(7), (N,)))

@@ -49,8 +49,8 @@ steps (cipher, normals, gradient, update) into one loop over learners. JAX's own
 is a rolled loop that costs several times more. Per float64 normal on an AVX-512 CPU (``benchmarks/
 learner_ensemble.py``): 3.3 CPU-ns with the cipher, against 7.8 for Wichura's AS241 quantile of one
 uniform (this engine's previous method) and more for ``erfinv`` or XLA's ``log``, ``sin`` and ``cos``.
-With an odd ``record_every`` the records start at odd steps and every step draws its pair alone (the same
-numbers, twice the cost): choose an even ``record_every``.
+With an odd ``record_every`` the records are run two at a time (``2 record_every`` steps from an even
+step); only a last, unpaired record draws each step's pair alone (the same numbers, at twice the cost).
 
 **Devices** (:mod:`nqg.devices`). The learner axis is laid out over ``n_devices`` devices (default
 :func:`nqg.devices.device_count`) with a :class:`~jax.sharding.NamedSharding` and the jitted scan is
@@ -593,24 +593,51 @@ def _scan_impl(learner, q0, key, optimizer, hyper, n_records, record_every, obse
         z_even, z_odd = learner_noise_pair(k0, k1, pair, noise_shape, q0.dtype)
         return update(update(carry, z_even), z_odd), None
 
-    def record(carry, r):
-        first = r * np.uint32(record_every)
-        if record_every % 2 == 0:  # the record starts at an even step: pairs of steps throughout
-            pairs = first // np.uint32(2) + jnp.arange(record_every // 2 - 1, dtype=jnp.uint32)
-            carry, _ = jax.lax.scan(step_pair, carry, pairs)
-            z_even, z_odd = learner_noise_pair(
-                k0, k1, first // np.uint32(2) + np.uint32(record_every // 2 - 1), noise_shape, q0.dtype
-            )
-            q_prev, state = update(carry, z_even)
-            q, state = update((q_prev, state), z_odd)
-        else:
-            inner = first + jnp.arange(record_every - 1, dtype=jnp.uint32)
-            carry, _ = jax.lax.scan(step, carry, inner)
-            q_prev = carry[0]
-            (q, state), _ = step(carry, first + np.uint32(record_every - 1))
-        return (q, state), observe(real(q), real(q_prev))
+    def pairs(carry, first_pair, n_pairs):  # n_pairs >= 1 pairs; also the state before the last step
+        carry, _ = jax.lax.scan(step_pair, carry, first_pair + jnp.arange(n_pairs - 1, dtype=jnp.uint32))
+        z_even, z_odd = learner_noise_pair(k0, k1, first_pair + np.uint32(n_pairs - 1), noise_shape, q0.dtype)
+        carry = update(carry, z_even)
+        return update(carry, z_odd), carry[0]
 
-    (q, _), records = jax.lax.scan(record, (q0, state0), jnp.arange(n_records, dtype=jnp.uint32))
+    def seen(carry, q_prev):
+        return observe(real(carry[0]), real(q_prev))
+
+    def record_even(carry, r):  # record_every even: every record starts at an even step
+        carry, q_prev = pairs(carry, r * np.uint32(record_every // 2), record_every // 2)
+        return carry, seen(carry, q_prev)
+
+    def record_single(carry, r):  # one record, each step drawing its own pair
+        first = r * np.uint32(record_every)
+        carry, _ = jax.lax.scan(step, carry, first + jnp.arange(record_every - 1, dtype=jnp.uint32))
+        q_prev = carry[0]
+        carry, _ = step(carry, first + np.uint32(record_every - 1))
+        return carry, seen(carry, q_prev)
+
+    def record_two(carry, rr):  # record_every = 2 half + 1 odd: records 2 rr and 2 rr + 1 (from an even step)
+        half, base = record_every // 2, rr * np.uint32(record_every)  # base: the first pair
+        if half:
+            carry, _ = jax.lax.scan(step_pair, carry, base + jnp.arange(half, dtype=jnp.uint32))
+        z_even, z_odd = learner_noise_pair(k0, k1, base + np.uint32(half), noise_shape, q0.dtype)
+        q_prev = carry[0]
+        carry = update(carry, z_even)  # the last step of record 2 rr
+        first_record = seen(carry, q_prev)
+        q_prev = carry[0]
+        carry = update(carry, z_odd)  # the first step of record 2 rr + 1
+        if half:
+            carry, q_prev = pairs(carry, base + np.uint32(half + 1), half)
+        both = jax.tree.map(lambda a, b: jnp.stack([a, b]), first_record, seen(carry, q_prev))
+        return carry, both
+
+    carry = (q0, state0)
+    if record_every % 2 == 0:
+        carry, records = jax.lax.scan(record_even, carry, jnp.arange(n_records, dtype=jnp.uint32))
+    else:
+        carry, records = jax.lax.scan(record_two, carry, jnp.arange(n_records // 2, dtype=jnp.uint32))
+        records = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), records)
+        if n_records % 2:
+            carry, last = record_single(carry, np.uint32(n_records - 1))
+            records = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]), records, last)
+    q = carry[0]
     records = jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, replicated), records)
     return records, real(q)
 
