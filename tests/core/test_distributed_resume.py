@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -179,9 +180,34 @@ def history(folder: Path) -> np.ndarray:
     return np.loadtxt(folder / "history.csv", delimiter=",", skiprows=1)
 
 
+_GLOO = re.compile(
+    r"(\[Gloo\] )?(Rank )?\d+ is connected to \d+ peer ranks\. "
+    r"Expected number of connected peer ranks is : \d+"
+)
+
+
 def errors(stderr: str) -> list[str]:
-    """nqg's own lines on stderr (gloo prints its connection lines there too)."""
-    return [line for line in stderr.splitlines() if not line.startswith("[Gloo]")]
+    """nqg's own lines on stderr. gloo prints its connection messages there too, from several threads at
+    once, so they can run into each other mid-line ("...ranks is : 3[Gloo] Rank 3 is...", a line that
+    starts "1 is connected to ...", blank lines): those messages are cut out wherever they are."""
+    text = _GLOO.sub("", stderr).replace("[Gloo] Rank ", "")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_gloo_chatter_is_cut_out_and_nqg_lines_kept():
+    noisy = (
+        "[Gloo] Rank 1 is connected to 1 peer ranks. Expected number of connected peer ranks is : 1\n"
+        "[Gloo] Rank [Gloo] Rank 2 is connected to 3 peer ranks. "
+        "Expected number of connected peer ranks is : 3"
+        "[Gloo] Rank 3 is connected to 3 peer ranks. Expected number of connected peer ranks is : 3\n"
+        "1 is connected to 1 peer ranks. Expected number of connected peer ranks is : 1\n\n"
+        "nqg: error: something\n"
+    )
+    assert errors(noisy) == ["nqg: error: something"]
+    assert errors(noisy + "Traceback (most recent call last):\n") == [
+        "nqg: error: something",
+        "Traceback (most recent call last):",
+    ]
 
 
 def test_interrupted_run_leaves_its_last_periodic_checkpoint(runs):
