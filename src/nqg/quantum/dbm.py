@@ -499,19 +499,31 @@ class GibbsState(eqx.Module):
     d1: jax.Array
     d2: jax.Array
 
+    @classmethod
+    def random(cls, machine: DeepBoltzmannMachine, key: jax.Array, n_chains: int) -> GibbsState:
+        """``n_chains`` chains with every visible and deep spin an independent fair coin."""
+        ks, k1, k2 = jax.random.split(key, 3)
 
-def _spins(key, p_up):
+        def coins(k, width):
+            heads = jax.random.bernoulli(k, 0.5, (n_chains, width))
+            return jnp.where(heads, 1.0, -1.0).astype(machine.W.dtype)
+
+        return cls(coins(ks, machine.n_visible), coins(k1, machine.n_deep), coins(k2, machine.n_deep))
+
+
+def random_spins(key, p_up):
+    """Independent spins ``+-1`` with ``P(+1) = p_up`` (elementwise), in ``p_up``'s dtype."""
     return jnp.where(jax.random.uniform(key, p_up.shape) < p_up, 1.0, -1.0).astype(p_up.dtype)
 
 
 def gibbs_sweep(machine: DeepBoltzmannMachine, state: GibbsState, key: jax.Array) -> GibbsState:
     """One block Gibbs sweep: hidden units of both replicas given the spins, then all spins given them."""
     k1, k2, k3, k4, k5 = jax.random.split(key, 5)
-    h1 = _spins(k1, jax.nn.sigmoid(2.0 * machine.theta(state.s, state.d1)))
-    h2 = _spins(k2, jax.nn.sigmoid(2.0 * machine.theta(state.s, state.d2)))
-    s = _spins(k3, jax.nn.sigmoid(2.0 * (2.0 * machine.a + (h1 + h2) @ machine.W.T)))
-    d1 = _spins(k4, jax.nn.sigmoid(2.0 * (machine.c + h1 @ machine.V.T)))
-    d2 = _spins(k5, jax.nn.sigmoid(2.0 * (machine.c + h2 @ machine.V.T)))
+    h1 = random_spins(k1, jax.nn.sigmoid(2.0 * machine.theta(state.s, state.d1)))
+    h2 = random_spins(k2, jax.nn.sigmoid(2.0 * machine.theta(state.s, state.d2)))
+    s = random_spins(k3, jax.nn.sigmoid(2.0 * (2.0 * machine.a + (h1 + h2) @ machine.W.T)))
+    d1 = random_spins(k4, jax.nn.sigmoid(2.0 * (machine.c + h1 @ machine.V.T)))
+    d2 = random_spins(k5, jax.nn.sigmoid(2.0 * (machine.c + h2 @ machine.V.T)))
     return GibbsState(s, d1, d2)
 
 
@@ -548,7 +560,7 @@ def sample_energy(
     """Energy of the DBM state (``n_chains * n_samples`` samples, one every ``thin`` sweeps): two-replica
     block Gibbs for the TFIM machine, the two-replica loop sampler (:func:`sample_heisenberg_energy`,
     its loop estimator) for the Heisenberg machine."""
-    _check_sampling(n_chains, n_samples, n_burn_in, thin)
+    check_sampling(n_chains, n_samples, n_burn_in, thin)
     from nqg.quantum.operators import Heisenberg
 
     if isinstance(dbm.hamiltonian, Heisenberg):
@@ -556,18 +568,8 @@ def sample_energy(
             dbm, key, n_chains=n_chains, n_samples=n_samples, n_burn_in=n_burn_in, thin=thin
         )
     mach, ham = dbm.machine, dbm.hamiltonian
-    dtype = mach.W.dtype
     k_init, k_run = jax.random.split(key)
-    ks, k1, k2 = jax.random.split(k_init, 3)
-
-    def rand(k, shape):
-        return jnp.where(jax.random.bernoulli(k, 0.5, shape), 1.0, -1.0).astype(dtype)
-
-    state = GibbsState(
-        rand(ks, (n_chains, mach.n_visible)),
-        rand(k1, (n_chains, mach.n_deep)),
-        rand(k2, (n_chains, mach.n_deep)),
-    )
+    state = GibbsState.random(mach, k_init, n_chains)
     e_loc = jax.vmap(lambda s, d: tfim_local_energy(mach, ham, s, d))
 
     @jax.jit
@@ -586,7 +588,8 @@ def sample_energy(
     return DBMSamples(series, float(est.mean), float(est.error), float(est.tau), float(est.rhat))
 
 
-def _check_sampling(n_chains: int, n_samples: int, n_burn_in: int, thin: int) -> None:
+def check_sampling(n_chains: int, n_samples: int, n_burn_in: int, thin: int) -> None:
+    """:class:`NqgInputError` unless n_chains >= 2, n_samples >= 2, thin >= 1 and n_burn_in >= 0."""
     if n_chains < 2 or n_samples < 2 or thin < 1 or n_burn_in < 0:
         raise NqgInputError(
             f"need n_chains >= 2, n_samples >= 2, thin >= 1, n_burn_in >= 0; got {n_chains}, {n_samples}, "
@@ -786,7 +789,7 @@ def sample_heisenberg_energy(
     ``E_loc(s, d)``, biased: the negative control). The series of the diagonal part
     ``sum_b J_b/4 s_i s_j`` of the visible spins comes back as ``diagonal_energy`` (a check on the spins
     themselves: the loop estimator reads only the graph)."""
-    _check_sampling(n_chains, n_samples, n_burn_in, thin)
+    check_sampling(n_chains, n_samples, n_burn_in, thin)
     if estimator not in ("loop", "local"):
         raise NqgInputError(f"estimator must be loop or local, got {estimator!r}")
     wl = heisenberg_world_lines(dbm)

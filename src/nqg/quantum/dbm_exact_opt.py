@@ -156,6 +156,16 @@ def exact_energy(ansatz: EnumeratedAnsatz, flat, problem: EnumeratedProblem, bat
     return psi @ (problem.h_matrix @ psi) / (psi @ psi)
 
 
+def _enumerated_moments(log_psi, problem: EnumeratedProblem):
+    """``(psi, H psi, <psi|psi>, E, <H^2> - E^2)`` from ``log Psi`` on every configuration (``psi`` scaled by
+    its largest entry; ``<E_loc^2> - E^2 = <H^2> - E^2``)."""
+    psi = jnp.exp(log_psi - jnp.max(log_psi))
+    h_psi = problem.h_matrix @ psi
+    norm2 = psi @ psi
+    energy = psi @ h_psi / norm2
+    return psi, h_psi, norm2, energy, jnp.sum(h_psi**2) / norm2 - energy**2
+
+
 def exact_sr_quantities(ansatz: EnumeratedAnsatz, flat, problem: EnumeratedProblem, batch_size: int = 64):
     """``(E, g, S, var)``: the exact energy, gradient ``g = 2 <(E_loc - E)(O - <O>)>``, SR metric
     ``S = <(O - <O>)(O - <O>)^T>`` (masked columns zero) and ``<H^2> - E^2`` (module docstring)."""
@@ -166,13 +176,9 @@ def exact_sr_quantities(ansatz: EnumeratedAnsatz, flat, problem: EnumeratedProbl
     log_psi, jac = jax.lax.map(value_and_jac, problem.states, batch_size=batch_size)
     if ansatz.mask is not None:
         jac = jac * ansatz.mask
-    psi = jnp.exp(log_psi - jnp.max(log_psi))
-    norm2 = psi @ psi
+    psi, h_psi, norm2, energy, variance = _enumerated_moments(log_psi, problem)
     p = psi**2 / norm2
-    h_psi = problem.h_matrix @ psi
-    energy = psi @ h_psi / norm2
     p_eloc = psi * h_psi / norm2  # p(s) E_loc(s), finite where Psi underflows
-    variance = jnp.sum(h_psi**2) / norm2 - energy**2  # <E_loc^2> - E^2 = <H^2> - E^2
     do = jac - p @ jac
     grad = 2.0 * do.T @ (p_eloc - p * energy)
     s_mat = (do * p[:, None]).T @ do
@@ -278,11 +284,7 @@ def optimise_exact_energy(
     )
     final_flat = out.state.flat
     log_psi = jax.jit(lambda f: enumerated_log_psi(ansatz, f, problem.states, batch_size))(final_flat)
-    psi = jnp.exp(log_psi - jnp.max(log_psi))
-    h_psi = problem.h_matrix @ psi
-    norm2 = psi @ psi
-    energy = psi @ h_psi / norm2
-    variance = jnp.sum(h_psi**2) / norm2 - energy**2
+    *_, energy, variance = _enumerated_moments(log_psi, problem)
     return ExactOptResult(ansatz, final_flat, out.history, float(energy), float(variance))
 
 

@@ -90,8 +90,10 @@ from nqg.quantum.dbm import (
     DeepBoltzmannMachine,
     GibbsState,
     TrotterDBM,
+    check_sampling,
     gibbs_sweep,
     log_2cosh,
+    random_spins,
     sample_energy,
     tfim_local_energy,
 )
@@ -210,17 +212,13 @@ def local_energy_fn(machine: DeepBoltzmannMachine, hamiltonian, local_energy: st
     raise NqgInputError(f"local_energy must be 'plain' or 'paired', got {local_energy!r}")
 
 
-def _random_spins(key, p_up):
-    return jnp.where(jax.random.uniform(key, p_up.shape) < p_up, 1.0, -1.0).astype(p_up.dtype)
-
-
 def conditional_deep_sweep(machine: DeepBoltzmannMachine, s: jax.Array, d: jax.Array, key: jax.Array):
     """One block Gibbs sweep of ``(h, d)`` with the visible spins ``s`` clamped (batched, (n, N), (n, D)):
     ``P(h_j = 1 | s, d) = sigmoid(2 theta_j)``, then ``P(d_k = 1 | h) = sigmoid(2 (c_k + (V h)_k))``. Its
     stationary distribution is ``p(d | s) = Psi(s, d) / Psi(s)``."""
     k_h, k_d = jax.random.split(key)
-    h = _random_spins(k_h, jax.nn.sigmoid(2.0 * machine.theta(s, d)))
-    return _random_spins(k_d, jax.nn.sigmoid(2.0 * (machine.c + h @ machine.V.T)))
+    h = random_spins(k_h, jax.nn.sigmoid(2.0 * machine.theta(s, d)))
+    return random_spins(k_d, jax.nn.sigmoid(2.0 * (machine.c + h @ machine.V.T)))
 
 
 def conditional_means(
@@ -314,24 +312,12 @@ def sample_energy_conditional(
     if not isinstance(dbm.hamiltonian, TransverseFieldIsing):
         raise NqgInputError("conditional averaging is implemented for the transverse-field Ising DBM only")
     local_energy_fn(dbm.machine, dbm.hamiltonian, local_energy)  # validates the name
-    if n_chains < 2 or n_samples < 2 or thin < 1 or n_burn_in < 0 or n_conditional < 1:
-        raise NqgInputError(
-            f"need n_chains >= 2, n_samples >= 2, thin >= 1, n_burn_in >= 0, n_conditional >= 1; got "
-            f"{n_chains}, {n_samples}, {thin}, {n_burn_in}, {n_conditional}"
-        )
+    check_sampling(n_chains, n_samples, n_burn_in, thin)
+    if n_conditional < 1:
+        raise NqgInputError(f"n_conditional must be >= 1, got {n_conditional}")
     mach, ham = dbm.machine, dbm.hamiltonian
-    dtype = mach.W.dtype
     k_init, k_run, k_cond = jax.random.split(key, 3)
-    ks, k1, k2 = jax.random.split(k_init, 3)
-
-    def rand(k, shape):
-        return jnp.where(jax.random.bernoulli(k, 0.5, shape), 1.0, -1.0).astype(dtype)
-
-    chains = GibbsState(
-        rand(ks, (n_chains, mach.n_visible)),
-        rand(k1, (n_chains, mach.n_deep)),
-        rand(k2, (n_chains, mach.n_deep)),
-    )
+    chains = GibbsState.random(mach, k_init, n_chains)
     e_loc = local_energy_fn(mach, ham, local_energy)
 
     def replica_mean(s, d, k):
@@ -427,11 +413,7 @@ class DBMVMC:
             raise NqgInputError("DBM VMC is implemented for the transverse-field Ising model only")
         if jnp.iscomplexobj(dbm.machine.W):
             raise NqgInputError("DBM VMC needs a real machine (the TFIM construction), got complex weights")
-        if n_chains < 2 or n_samples < 2 or thin < 1 or n_burn_in < 0:
-            raise NqgInputError(
-                f"need n_chains >= 2, n_samples >= 2, thin >= 1, n_burn_in >= 0; got {n_chains}, "
-                f"{n_samples}, {thin}, {n_burn_in}"
-            )
+        check_sampling(n_chains, n_samples, n_burn_in, thin)
         if sr_shift is not None and not sr_shift > 0:
             raise NqgInputError(f"sr_shift must be > 0 (or None), got {sr_shift}")
         if int(n_conditional) != n_conditional or n_conditional < 1:
@@ -457,17 +439,7 @@ class DBMVMC:
 
     def init_state(self, key: jax.Array) -> DBMVMCState:
         mach = self.dbm.machine
-        dtype = mach.W.dtype
-        ks, k1, k2 = jax.random.split(jax.random.fold_in(key, 10**6), 3)
-
-        def rand(k, shape):
-            return jnp.where(jax.random.bernoulli(k, 0.5, shape), 1.0, -1.0).astype(dtype)
-
-        chains = GibbsState(
-            rand(ks, (self.n_chains, mach.n_visible)),
-            rand(k1, (self.n_chains, mach.n_deep)),
-            rand(k2, (self.n_chains, mach.n_deep)),
-        )
+        chains = GibbsState.random(mach, jax.random.fold_in(key, 10**6), self.n_chains)
         params = eqx.filter(mach, trainable_spec(mach))
         return DBMVMCState(mach, self.optimizer.init(params), chains, key)
 
