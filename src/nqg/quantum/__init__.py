@@ -25,6 +25,10 @@ Example (the NetKet benchmark configuration)::
     print(result.energy / lat.n_sites, result.energy_error / lat.n_sites)
 """
 
+# The submodule nqg.quantum.ground_state (problem set-up of `nqg quantum ground-state`) shares its name with
+# the function exported below. Importing it first means a later `from nqg.quantum.ground_state import ...`
+# finds it loaded and leaves the package attribute alone: nqg.quantum.ground_state stays the function.
+import nqg.quantum.ground_state  # noqa: F401
 from nqg.quantum.exact import (
     Spectrum,
     chain_energy_beyond_ed,
