@@ -5,7 +5,8 @@
                                               [--sparse-only]
     .venv/bin/python benchmarks/dbm_vs_rbm.py --mode sampled [--sites 8] [--steps 1] [--iterations 100]
                                               [--conditional K] [--local-energy plain|paired] [--sparse]
-                                              [--rbm-match hidden|parameters] [--chains 32] [--samples 32]
+                                              [--rbm-match hidden parameters] [--chains 32] [--samples 32]
+                                              [--no-dbm | --no-rbm]
 
 **exact** (noise-free, :mod:`nqg.quantum.dbm_exact_opt`): every machine is trained on its exact energy
 (visible and deep units enumerated) by exact SR (diagonal shift ``--shift``, trust region ``--max-norm``
@@ -27,6 +28,10 @@ construction). For N <= 10 it also prints the trained DBM's noise split (law of 
 Prints both final energies with their standard errors (fresh samples), the exact energy, the relative
 errors, the trained DBM's exact (enumerated) energy where ``N <= 12``, and whether the DBM is lower by
 more than 3 sigma.
+
+Beyond N = 14 (where the Trotter state cannot be enumerated) ``dtau`` is chosen on the N = 14 chain, and the
+only reference is the free-fermion energy. ``--no-rbm`` / ``--no-dbm`` run one side alone, so that the
+two can run as separate processes (docs/quantum_dbm_vmc.md, section 4: N = 16 to 64 on a GPU).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import optax
 
 from nqg.quantum import RBM, SR, VMC, MetropolisLocal, SpinHilbert, chain, count_parameters
 from nqg.quantum import tfim_chain_ground_energy as tfim_exact
-from nqg.quantum.dbm import exact_trotter_energy, tfim_dbm
+from nqg.quantum.dbm import MAX_EXACT_SITES, exact_trotter_energy, tfim_dbm
 from nqg.quantum.dbm_exact_opt import (
     dbm_ansatz,
     deep_layer_noise,
@@ -55,11 +60,17 @@ DTAU_GRID = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def construction(n: int, h: float, steps: int):
-    """The M-step DBM with the grid ``dtau`` of lowest exact energy, and that energy per site."""
-    lat = chain(n)
-    trotter = {dt: exact_trotter_energy(tfim_dbm(lat, h, dt, steps)) / n for dt in DTAU_GRID}
+    """The M-step DBM with the grid ``dtau`` of lowest exact energy, and that energy per site.
+
+    Beyond :data:`MAX_EXACT_SITES` the Trotter state cannot be enumerated: ``dtau`` is then chosen on the
+    largest even chain that can (the energy per site of the M-step state is intensive), and the returned
+    energy is ``nan``."""
+    n_pick = n if n <= MAX_EXACT_SITES else MAX_EXACT_SITES - MAX_EXACT_SITES % 2
+    lat = chain(n_pick)
+    trotter = {dt: exact_trotter_energy(tfim_dbm(lat, h, dt, steps)) / n_pick for dt in DTAU_GRID}
     dtau = min(trotter, key=trotter.get)
-    return tfim_dbm(lat, h, dtau, steps), dtau, trotter[dtau]
+    e_trot = trotter[dtau] if n_pick == n else float("nan")
+    return tfim_dbm(chain(n), h, dtau, steps), dtau, e_trot
 
 
 def exact_mode(args) -> None:
@@ -153,56 +164,64 @@ def sampled_one(args, n: int, steps: int) -> None:
         f"construction: M = {steps}, dtau = {dtau} (best of {DTAU_GRID}), exact E/N = {e_trot:.6f}; "
         f"{n_hidden} hidden, {dbm.machine.n_deep} deep units"
     )
-    t0 = time.perf_counter()
-    driver = DBMVMC(
-        dbm,
-        optax.sgd(args.lr),
-        sr_shift=args.shift,
-        max_norm=args.max_norm,
-        keep_sparsity=args.sparse,
-        n_chains=args.chains,
-        n_samples=args.samples,
-        n_conditional=k,
-        local_energy=args.local_energy,
-    )
-    res = driver.run(args.iterations, jax.random.key(args.seed), progress=False, final_samples=args.final)
-    t_dbm = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    rbm_hidden = n_hidden
-    if args.rbm_match == "parameters":
-        rbm_hidden = rbm_hidden_for_parameters(n, count_dbm_parameters(dbm.machine, args.sparse))
-    model = RBM(n, alpha=rbm_hidden / n, key=jax.random.key(args.seed))
-    sampler = MetropolisLocal(SpinHilbert(n), n_chains=args.chains, n_samples=n_per_iter * k)
-    sr = SR(diag_shift=args.shift, max_norm=args.max_norm)
-    vmc = VMC(dbm.hamiltonian, model, sampler, optax.sgd(args.lr), sr=sr)
-    rbm = vmc.run(args.iterations, jax.random.key(args.seed + 1), progress=False, final_estimate_repeats=12)
-    t_rbm = time.perf_counter() - t0
-
+    rows = []
+    if not args.no_dbm:
+        t0 = time.perf_counter()
+        driver = DBMVMC(
+            dbm,
+            optax.sgd(args.lr),
+            sr_shift=args.shift,
+            max_norm=args.max_norm,
+            keep_sparsity=args.sparse,
+            n_chains=args.chains,
+            n_samples=args.samples,
+            n_conditional=k,
+            local_energy=args.local_energy,
+        )
+        res = driver.run(args.iterations, jax.random.key(args.seed), progress=False, final_samples=args.final)
+        t_dbm = time.perf_counter() - t0
+        tenths = np.array_split(np.asarray(res.history["energy"]) / n, min(10, args.iterations))
+        print(
+            "DBM's sampled E/N during training, mean of each tenth: "
+            + " ".join(f"{t.mean():.5f}" for t in tenths)
+        )
+        kind = "sparse" if args.sparse else "dense"
+        rows.append(
+            (f"DBM ({kind}, K = {k})", res.energy / n, res.energy_error / n, driver.n_parameters, t_dbm)
+        )
     print(
         f"{args.iterations} iterations, SR (shift {args.shift}, trust region {args.max_norm}) + "
         f"sgd({args.lr}); DBM: {n_per_iter} samples/iteration x {k} conditional sweeps, {args.local_energy} "
         f"local energy; RBM: {n_per_iter * k} samples/iteration"
     )
+    for match in [] if args.no_rbm else args.rbm_match:
+        rbm_hidden = n_hidden
+        if match == "parameters":
+            rbm_hidden = rbm_hidden_for_parameters(n, count_dbm_parameters(dbm.machine, args.sparse))
+        t0 = time.perf_counter()
+        model = RBM(n, alpha=rbm_hidden / n, key=jax.random.key(args.seed))
+        sampler = MetropolisLocal(SpinHilbert(n), n_chains=args.chains, n_samples=n_per_iter * k)
+        sr = SR(diag_shift=args.shift, max_norm=args.max_norm)
+        vmc = VMC(dbm.hamiltonian, model, sampler, optax.sgd(args.lr), sr=sr)
+        key_rbm = jax.random.key(args.seed + 1)
+        rbm = vmc.run(args.iterations, key_rbm, progress=False, final_estimate_repeats=12)
+        t_rbm = time.perf_counter() - t0
+        if len(rows) == 1:
+            rbm_first = rbm
+        rows.append(
+            (f"RBM (H = {rbm_hidden})", rbm.energy / n, rbm.energy_error / n, count_parameters(model), t_rbm)
+        )
     print(f"{'model':<26}{'E/N':>12}{'+-':>10}{'rel. error':>12}{'params':>8}{'time s':>8}")
-    kind = "sparse" if args.sparse else "dense"
-    rows = [
-        (f"DBM ({kind}, K = {k})", res.energy / n, res.energy_error / n, driver.n_parameters, t_dbm),
-        (
-            f"RBM (H = {rbm_hidden})",
-            rbm.energy / n,
-            rbm.energy_error / n,
-            count_parameters(model),
-            t_rbm,
-        ),
-    ]
     for name, e, err, p, t in rows:
         rel = abs(e - exact) / abs(exact)
         print(f"{name:<26}{e:>12.6f}{err:>10.6f}{rel:>12.2e}{p:>8d}{t:>8.1f}")
-    diff = rows[0][1] - rows[1][1]
-    sigma = float(np.hypot(rows[0][2], rows[1][2]))
-    verdict = "lower" if diff < -3 * sigma else ("higher" if diff > 3 * sigma else "indistinguishable")
-    print(f"E_DBM (sampled) - E_RBM = {diff:.6f} +- {sigma:.6f} per site: the DBM is {verdict} (3 sigma)")
+    for row in rows[1:] if not args.no_dbm else []:
+        diff = rows[0][1] - row[1]
+        sigma = float(np.hypot(rows[0][2], row[2]))
+        verdict = "lower" if diff < -3 * sigma else ("higher" if diff > 3 * sigma else "indistinguishable")
+        print(f"E_DBM (sampled) - E_{row[0]} = {diff:.6f} +- {sigma:.6f} per site: DBM {verdict} (3 sigma)")
+    if args.no_dbm or args.no_rbm:
+        return
     if n <= 12 and res.machine.n_deep <= 16:  # the trained DBM's energy without sampling noise
         e_dbm = enumerated_energy(res.machine, dbm.hamiltonian) / n
         print(
@@ -220,7 +239,7 @@ def sampled_one(args, n: int, steps: int) -> None:
                     f"trained DBM noise ({estimator} local energy): Var E_loc(s) = {v['var_visible']:.3e}, "
                     f"E[Var(E_loc(s, d) | s)] = {v['var_deep']:.3e}"
                 )
-            print(f"RBM's sampled variance of E_loc: {float(rbm.variance):.3e}")
+            print(f"{rows[1][0]}'s sampled variance of E_loc: {float(rbm_first.variance):.3e}")
 
 
 def main() -> None:
@@ -239,12 +258,18 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32, help="sampled: samples per chain per iteration")
     ap.add_argument("--conditional", type=int, default=1, help="sampled: conditional deep sweeps K")
     ap.add_argument(
-        "--rbm-match", choices=("hidden", "parameters"), default="hidden", help="sampled: RBM of equal H or P"
+        "--rbm-match",
+        choices=("hidden", "parameters"),
+        nargs="+",
+        default=["hidden"],
+        help="sampled: RBMs of equal H and/or of the closest parameter count",
     )
     ap.add_argument("--local-energy", choices=("plain", "paired"), default="plain", help="sampled: estimator")
     ap.add_argument("--final", type=int, default=200, help="sampled: final samples per chain")
     ap.add_argument("--sparse", action="store_true", help="sampled: keep the construction's sparsity")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-dbm", action="store_true", help="sampled: the RBMs only")
+    ap.add_argument("--no-rbm", action="store_true", help="sampled: the DBM only")
     args = ap.parse_args()
     exact_defaults = args.mode == "exact"
     if args.iterations is None:

@@ -26,6 +26,7 @@ from nqg.quantum.dbm_vmc import (
     local_energy_fn,
     sample_energy_conditional,
     sample_replicas,
+    shifted_solve,
 )
 from nqg.quantum.exact import ground_state
 from nqg.quantum.hilbert import SpinHilbert
@@ -243,6 +244,30 @@ def test_optimisation_lowers_the_exact_energy():
     assert e_end < e_start - 0.3, (e_start, e_end, e0)
     assert res.history["energy"].shape == (20,)
     assert np.all(res.history["skipped"] == 0)
+
+
+def test_shifted_solve_cholesky_equals_clipped_eigh_on_gram_matrices():
+    """The Cholesky path (psd=True) solves the same shifted system as the eigendecomposition, and both
+    honour the trust region in the (S + lambda)-norm; an indefinite matrix is where they must differ (the
+    eigh path clips its negative eigenvalue, the negative control)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 12))
+    x[:, 5] = x[:, 4]  # a singular direction: only the shift keeps S + lambda invertible
+    s_mat, g = jnp.asarray(x.T @ x / 40), jnp.asarray(rng.normal(size=12))
+    d_eig, n_eig = shifted_solve(s_mat, g, 1e-3)
+    d_chol, n_chol = shifted_solve(s_mat, g, 1e-3, psd=True)
+    np.testing.assert_allclose(d_chol, d_eig, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(n_chol, n_eig, rtol=1e-10)
+    np.testing.assert_allclose((s_mat + 1e-3 * jnp.eye(12)) @ d_chol, g, atol=1e-10)
+    for psd in (False, True):
+        bounded, norm = shifted_solve(s_mat, g, 1e-3, max_norm=float(n_eig) / 4, psd=psd)
+        np.testing.assert_allclose(bounded, d_eig / 4, rtol=1e-9, atol=1e-12)
+        assert float(norm) == pytest.approx(float(n_eig), rel=1e-10)  # the norm before scaling
+    indefinite = s_mat - 0.5 * jnp.outer(g, g) / float(g @ g)  # one negative direction along g
+    assert float(jnp.linalg.eigvalsh(indefinite)[0]) < 0
+    d_clip, _ = shifted_solve(indefinite, g, 1e-3)
+    d_raw = jnp.linalg.solve(indefinite + 1e-3 * jnp.eye(12), g)
+    assert float(jnp.max(jnp.abs(d_clip - d_raw))) > 1e-3
 
 
 def test_parameter_counts():

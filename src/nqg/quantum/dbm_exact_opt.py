@@ -48,6 +48,7 @@ from jax.flatten_util import ravel_pytree
 
 from nqg.errors import NqgInputError
 from nqg.quantum.dbm import DeepBoltzmannMachine
+from nqg.quantum.dbm_vmc import shifted_solve
 from nqg.quantum.hilbert import SpinHilbert
 
 MAX_ENUMERATED_SITES = 14
@@ -196,15 +197,9 @@ def exact_sr_direction(
     """``(delta, info)``: the exact SR direction ``(S + lambda)^{-1} g`` (module docstring) and the exact
     energy, gradient norm, variance ``<(E_loc - E)^2>`` and ``(S + lambda)``-norm of the direction."""
     energy, grad, s_mat, variance = exact_sr_quantities(ansatz, flat, problem, batch_size)
-    evals, evecs = jnp.linalg.eigh(s_mat)
-    evals = jnp.maximum(evals, 0.0)
-    coeff = (evecs.T @ grad) / (evals + diag_shift)
-    delta = evecs @ coeff
+    delta, s_norm = shifted_solve(s_mat, grad, diag_shift, max_norm)
     if ansatz.mask is not None:  # exactly zero on frozen entries (eigh mixes in rounding errors)
         delta = delta * ansatz.mask
-    s_norm = jnp.sqrt(jnp.sum((evals + diag_shift) * coeff**2))
-    if max_norm is not None:
-        delta = delta * jnp.minimum(1.0, max_norm / jnp.maximum(s_norm, 1e-300))
     info = {"energy": energy, "grad_norm": jnp.linalg.norm(grad), "variance": variance, "s_norm": s_norm}
     return delta, info
 

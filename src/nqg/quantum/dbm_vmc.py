@@ -174,14 +174,32 @@ def sr_direction(o1, o2, grad, diag_shift, max_norm=None, metric: str = "cross")
         s_mat = (d1.T @ d1 + d2.T @ d2) / (2 * n)
     else:
         raise NqgInputError(f"metric must be 'cross' or 'joint', got {metric!r}")
-    evals, evecs = jnp.linalg.eigh(s_mat)
-    evals = jnp.maximum(evals, 0.0) + diag_shift
-    coeff = (evecs.T @ grad) / evals
-    delta = evecs @ coeff
-    if max_norm is None:
-        return delta
-    norm = jnp.sqrt(jnp.sum(evals * coeff**2))
-    return delta * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-300))
+    return shifted_solve(s_mat, grad, diag_shift, max_norm, psd=metric == "joint")[0]
+
+
+def shifted_solve(s_mat, grad, diag_shift, max_norm=None, *, psd: bool = False):
+    """``(delta, norm)``: ``delta = (S_+ + lambda)^{-1} g``, scaled down to the trust region
+    ``sqrt(delta^T (S_+ + lambda) delta) <= max_norm`` (None: unbounded); ``norm`` is that norm before
+    the scaling.
+
+    ``S_+`` is ``S`` with its negative eigenvalues (noise, rounding) clipped to zero, by a symmetric
+    eigendecomposition. ``psd=True`` promises that ``S`` is positive semidefinite by construction (a Gram
+    matrix): then ``S_+ = S``, and a Cholesky solve of ``S + lambda`` (``lambda > 0``) gives the same
+    ``delta`` at a fraction of the cost (about 1/10 of the flops), with ``norm^2 = g^T delta``."""
+    shift = jnp.asarray(diag_shift, s_mat.dtype)
+    if psd:
+        eye = jnp.eye(s_mat.shape[0], dtype=s_mat.dtype)
+        delta = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(s_mat + shift * eye), grad)
+        norm = jnp.sqrt(jnp.maximum(jnp.dot(grad, delta), 0.0))
+    else:
+        evals, evecs = jnp.linalg.eigh(s_mat)
+        evals = jnp.maximum(evals, 0.0) + shift
+        coeff = (evecs.T @ grad) / evals
+        delta = evecs @ coeff
+        norm = jnp.sqrt(jnp.sum(evals * coeff**2))
+    if max_norm is not None:
+        delta = delta * jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-300))
+    return delta, norm
 
 
 def deep_partners(machine: DeepBoltzmannMachine) -> jax.Array:
