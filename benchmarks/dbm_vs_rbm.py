@@ -44,7 +44,7 @@ import jax
 import numpy as np
 import optax
 
-from nqg.quantum import RBM, SR, VMC, MetropolisLocal, SpinHilbert, chain, count_parameters
+from nqg.quantum import RBM, chain
 from nqg.quantum import tfim_chain_ground_energy as tfim_exact
 from nqg.quantum.dbm import MAX_EXACT_SITES, exact_trotter_energy, tfim_dbm
 from nqg.quantum.dbm_exact_opt import (
@@ -54,7 +54,7 @@ from nqg.quantum.dbm_exact_opt import (
     rbm_ansatz,
     rbm_hidden_for_parameters,
 )
-from nqg.quantum.dbm_vmc import DBMVMC, count_dbm_parameters, enumerated_energy
+from nqg.quantum.dbm_vmc import compare_with_rbm, count_dbm_parameters, enumerated_energy, three_sigma_verdict
 
 DTAU_GRID = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -164,82 +164,73 @@ def sampled_one(args, n: int, steps: int) -> None:
         f"construction: M = {steps}, dtau = {dtau} (best of {DTAU_GRID}), exact E/N = {e_trot:.6f}; "
         f"{n_hidden} hidden, {dbm.machine.n_deep} deep units"
     )
-    rows = []
+    rbm_hidden = []
+    for match in [] if args.no_rbm else args.rbm_match:
+        p_dbm = count_dbm_parameters(dbm.machine, args.sparse)
+        rbm_hidden.append(n_hidden if match == "hidden" else rbm_hidden_for_parameters(n, p_dbm))
+    rows = compare_with_rbm(
+        dbm,
+        rbm_hidden,
+        iterations=args.iterations,
+        learning_rate=args.lr,
+        sr_shift=args.shift,
+        max_norm=args.max_norm,
+        n_chains=args.chains,
+        n_samples=args.samples,
+        n_conditional=k,
+        local_energy=args.local_energy,
+        keep_sparsity=args.sparse,
+        final_samples=args.final,
+        seed=args.seed,
+        train_dbm=not args.no_dbm,
+    )
     if not args.no_dbm:
-        t0 = time.perf_counter()
-        driver = DBMVMC(
-            dbm,
-            optax.sgd(args.lr),
-            sr_shift=args.shift,
-            max_norm=args.max_norm,
-            keep_sparsity=args.sparse,
-            n_chains=args.chains,
-            n_samples=args.samples,
-            n_conditional=k,
-            local_energy=args.local_energy,
-        )
-        res = driver.run(args.iterations, jax.random.key(args.seed), progress=False, final_samples=args.final)
-        t_dbm = time.perf_counter() - t0
-        tenths = np.array_split(np.asarray(res.history["energy"]) / n, min(10, args.iterations))
+        tenths = np.array_split(rows[0].history, min(10, args.iterations))
         print(
             "DBM's sampled E/N during training, mean of each tenth: "
             + " ".join(f"{t.mean():.5f}" for t in tenths)
-        )
-        kind = "sparse" if args.sparse else "dense"
-        rows.append(
-            (f"DBM ({kind}, K = {k})", res.energy / n, res.energy_error / n, driver.n_parameters, t_dbm)
         )
     print(
         f"{args.iterations} iterations, SR (shift {args.shift}, trust region {args.max_norm}) + "
         f"sgd({args.lr}); DBM: {n_per_iter} samples/iteration x {k} conditional sweeps, {args.local_energy} "
         f"local energy; RBM: {n_per_iter * k} samples/iteration"
     )
-    for match in [] if args.no_rbm else args.rbm_match:
-        rbm_hidden = n_hidden
-        if match == "parameters":
-            rbm_hidden = rbm_hidden_for_parameters(n, count_dbm_parameters(dbm.machine, args.sparse))
-        t0 = time.perf_counter()
-        model = RBM(n, alpha=rbm_hidden / n, key=jax.random.key(args.seed))
-        sampler = MetropolisLocal(SpinHilbert(n), n_chains=args.chains, n_samples=n_per_iter * k)
-        sr = SR(diag_shift=args.shift, max_norm=args.max_norm)
-        vmc = VMC(dbm.hamiltonian, model, sampler, optax.sgd(args.lr), sr=sr)
-        key_rbm = jax.random.key(args.seed + 1)
-        rbm = vmc.run(args.iterations, key_rbm, progress=False, final_estimate_repeats=12)
-        t_rbm = time.perf_counter() - t0
-        if len(rows) == 1:
-            rbm_first = rbm
-        rows.append(
-            (f"RBM (H = {rbm_hidden})", rbm.energy / n, rbm.energy_error / n, count_parameters(model), t_rbm)
-        )
     print(f"{'model':<26}{'E/N':>12}{'+-':>10}{'rel. error':>12}{'params':>8}{'time s':>8}")
-    for name, e, err, p, t in rows:
-        rel = abs(e - exact) / abs(exact)
-        print(f"{name:<26}{e:>12.6f}{err:>10.6f}{rel:>12.2e}{p:>8d}{t:>8.1f}")
+    for row in rows:
+        rel = abs(row.energy_per_site - exact) / abs(exact)
+        print(
+            f"{row.name:<26}{row.energy_per_site:>12.6f}{row.error_per_site:>10.6f}{rel:>12.2e}"
+            f"{row.n_parameters:>8d}{row.seconds:>8.1f}"
+        )
     for row in rows[1:] if not args.no_dbm else []:
-        diff = rows[0][1] - row[1]
-        sigma = float(np.hypot(rows[0][2], row[2]))
-        verdict = "lower" if diff < -3 * sigma else ("higher" if diff > 3 * sigma else "indistinguishable")
-        print(f"E_DBM (sampled) - E_{row[0]} = {diff:.6f} +- {sigma:.6f} per site: DBM {verdict} (3 sigma)")
+        diff = rows[0].energy_per_site - row.energy_per_site
+        sigma = float(np.hypot(rows[0].error_per_site, row.error_per_site))
+        verdict = three_sigma_verdict(diff, sigma)
+        print(f"E_DBM (sampled) - E_{row.name} = {diff:.6f} +- {sigma:.6f} per site: DBM {verdict} (3 sigma)")
     if args.no_dbm or args.no_rbm:
         return
-    if n <= 12 and res.machine.n_deep <= 16:  # the trained DBM's energy without sampling noise
-        e_dbm = enumerated_energy(res.machine, dbm.hamiltonian) / n
+    machine = rows[0].result.machine
+    if n <= 12 and machine.n_deep <= 16:  # the trained DBM's energy without sampling noise
+        e_dbm = enumerated_energy(machine, dbm.hamiltonian) / n
         print(
             f"trained DBM, exact (all visible and deep configurations enumerated): E/N = {e_dbm:.6f}, "
             f"rel. error {abs(e_dbm - exact) / abs(exact):.2e}"
         )
-        diff_exact, err_rbm = e_dbm - rows[1][1], rows[1][2]
-        verdict = "higher" if diff_exact > 3 * err_rbm else "equal"
-        verdict = "lower" if diff_exact < -3 * err_rbm else verdict
-        print(f"E_DBM (exact) - E_RBM = {diff_exact:.6f} +- {rows[1][2]:.6f}: the DBM is {verdict} (3 sigma)")
+        rbm = rows[1]
+        diff_exact = e_dbm - rbm.energy_per_site
+        verdict = three_sigma_verdict(diff_exact, rbm.error_per_site)
+        print(
+            f"E_DBM (exact) - E_{rbm.name} = {diff_exact:.6f} +- {rbm.error_per_site:.6f}: "
+            f"DBM {verdict} (3 sigma)"
+        )
         if n <= 10:
             for estimator in ("plain", "paired"):
-                v = deep_layer_noise(res.machine, dbm.hamiltonian, estimator)
+                v = deep_layer_noise(machine, dbm.hamiltonian, estimator)
                 print(
                     f"trained DBM noise ({estimator} local energy): Var E_loc(s) = {v['var_visible']:.3e}, "
                     f"E[Var(E_loc(s, d) | s)] = {v['var_deep']:.3e}"
                 )
-            print(f"{rows[1][0]}'s sampled variance of E_loc: {float(rbm_first.variance):.3e}")
+            print(f"{rbm.name}'s sampled variance of E_loc: {float(rbm.result.variance):.3e}")
 
 
 def main() -> None:

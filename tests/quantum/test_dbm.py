@@ -194,3 +194,10 @@ def test_dbm_experiment_quick_setting_passes(tmp_path):
     result = run_experiment("dbm-imaginary-time", quick=True, out=tmp_path / "dbm")
     assert result.checks and all(c["passed"] for c in result.checks), result.checks
     assert (tmp_path / "dbm" / "trotter_order.png").exists()
+    # the issue's claim is measured and reported, both RBMs against the DBM's exact energy
+    claims = result.tables["claims"]
+    assert [c["rbm"] for c in claims] == ["RBM (H = 12)", "RBM (H = 23)"]
+    assert all(c["verdict_3_sigma"] in ("lower", "higher", "indistinguishable") for c in claims)
+    table = {row["machine"]: row for row in result.tables["dbm_vs_rbm"]}
+    assert table["DBM optimised, exact energy (enumerated)"]["parameters"] == 4 * 6 + 4 * 36
+    assert any("Claim tested (issue 12)" in row["note"] for row in result.tables["notes"])

@@ -17,6 +17,7 @@ from nqg.quantum.dbm import GibbsState, exact_trotter_energy, heisenberg_dbm, tf
 from nqg.quantum.dbm_vmc import (
     DBMVMC,
     _flat,
+    compare_with_rbm,
     conditional_deep_sweep,
     conditional_means,
     count_dbm_parameters,
@@ -27,6 +28,7 @@ from nqg.quantum.dbm_vmc import (
     sample_energy_conditional,
     sample_replicas,
     shifted_solve,
+    three_sigma_verdict,
 )
 from nqg.quantum.exact import ground_state
 from nqg.quantum.hilbert import SpinHilbert
@@ -268,6 +270,22 @@ def test_shifted_solve_cholesky_equals_clipped_eigh_on_gram_matrices():
     d_clip, _ = shifted_solve(indefinite, g, 1e-3)
     d_raw = jnp.linalg.solve(indefinite + 1e-3 * jnp.eye(12), g)
     assert float(jnp.max(jnp.abs(d_clip - d_raw))) > 1e-3
+
+
+def test_compare_with_rbm_trains_both_with_the_same_budget():
+    dbm = tfim_dbm(chain(4), 1.0, 0.3, 1)
+    kw = dict(iterations=3, n_chains=4, n_samples=8, n_conditional=2, local_energy="paired", final_samples=10)
+    rows = compare_with_rbm(dbm, [8, 3], **kw)
+    assert [r.name for r in rows] == ["DBM (dense, K = 2)", "RBM (H = 8)", "RBM (H = 3)"]
+    assert [r.n_parameters for r in rows] == [count_dbm_parameters(dbm.machine), 4 + 8 + 32, 4 + 3 + 12]
+    assert all(
+        r.history.shape == (3,) and np.isfinite(r.energy_per_site) and r.error_per_site > 0 for r in rows
+    )
+    assert rows[0].result.machine.n_hidden == 8
+    only_rbm = compare_with_rbm(dbm, [8], train_dbm=False, **kw)
+    assert [r.name for r in only_rbm] == ["RBM (H = 8)"]
+    assert only_rbm[0].energy_per_site == rows[1].energy_per_site  # same seeds, same RBM run
+    assert [three_sigma_verdict(d, 1.0) for d in (-3.5, 2.9, 3.1)] == ["lower", "indistinguishable", "higher"]
 
 
 def test_parameter_counts():

@@ -2,7 +2,8 @@
 arXiv:1802.09558): a deep Boltzmann machine that *is* ``(U_zz U_x)^M |+>`` for the transverse-field
 Ising model (and the Marshall-rotated Heisenberg bond product), checked against the dense product,
 sampled (block Gibbs for the TFIM, loop moves for the Heisenberg machine), and converged to the ground
-state in ``dtau``.
+state in ``dtau``. Then the construction is optimised by VMC with its deep layer sampled and compared with
+nqg's RBMs of the same hidden units and of the same parameter count (:func:`compare_dbm_with_rbm`).
 """
 
 from __future__ import annotations
@@ -235,6 +236,8 @@ def run_dbm_imaginary_time(config: dict[str, Any], ctx: RunContext) -> Result:
         1.8 <= p_h <= 2.2,
         f"p = {p_h:.3f}, N = {lat_h.n_sites}, tau = {tau_h:g}",
     )
+    claim_note = compare_dbm_with_rbm(res, config["compare"], ctx)
+
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
@@ -257,16 +260,127 @@ def run_dbm_imaginary_time(config: dict[str, Any], ctx: RunContext) -> Result:
                 f"D = M N = {int(res.metrics['n_deep']['value'])} deep units; no parameter is trained. "
                 "The Heisenberg machine's constraint units are complex; summed per bond event they give a "
                 "non-negative weight, sampled by two-replica loop moves (loop estimator of the energy)."
-            }
+            },
+            {"note": claim_note},
         ],
     )
     return res
 
 
+def compare_dbm_with_rbm(res: Result, cfg: dict[str, Any], ctx: RunContext) -> str:
+    """Section 1, "beyond exactness": the M = 1 DBM from the construction, optimised by VMC with its deep
+    layer sampled (paired local energy, ``K`` conditional sweeps), against nqg's RBMs with the same hidden
+    units and with the closest parameter count, on the periodic TFIM chain (:func:`compare_with_rbm`).
+
+    Checked: the trained DBM's sampled energy equals its exact (enumerated) energy within 3 sigma, and
+    the optimisation lowered that exact energy below the construction's. The issue's claim, "the DBM
+    improves on the RBM of the same size", is *measured and reported* (table ``claims``): at these sizes
+    and budgets it did not hold (docs/quantum_dbm_vmc.md, N = 8 to 64)."""
+    from nqg.quantum.dbm import exact_trotter_energy, tfim_dbm
+    from nqg.quantum.dbm_exact_opt import rbm_hidden_for_parameters
+    from nqg.quantum.dbm_vmc import (
+        compare_with_rbm,
+        count_dbm_parameters,
+        enumerated_energy,
+        three_sigma_verdict,
+    )
+    from nqg.quantum.exact import tfim_chain_ground_energy
+    from nqg.quantum.lattice import chain
+
+    n, h = int(cfg["n_sites"]), float(cfg["h"])
+    dbm = tfim_dbm(chain(n), h, float(cfg["dtau"]), 1)
+    hidden = dbm.machine.n_hidden
+    matched = rbm_hidden_for_parameters(n, count_dbm_parameters(dbm.machine))
+    rows = compare_with_rbm(
+        dbm,
+        [hidden, matched],
+        iterations=int(cfg["iterations"]),
+        learning_rate=float(cfg["learning_rate"]),
+        n_chains=int(cfg["chains"]),
+        n_samples=int(cfg["samples"]),
+        n_conditional=int(cfg["conditional"]),
+        local_energy="paired",
+        final_samples=int(cfg["final_samples"]),
+        seed=ctx.seed,
+    )
+    exact = tfim_chain_ground_energy(n, h) / n
+    start = exact_trotter_energy(dbm) / n
+    trained = enumerated_energy(rows[0].result.machine, dbm.hamiltonian) / n
+    dbm_row, rbm_rows = rows[0], rows[1:]
+    table = [
+        {
+            "machine": "DBM construction (M = 1, not trained)",
+            "hidden": hidden,
+            "parameters": count_dbm_parameters(dbm.machine),
+            "energy_per_site": start,
+            "error": None,
+            "relative_error": abs(start - exact) / abs(exact),
+        },
+        {
+            "machine": "DBM optimised, exact energy (enumerated)",
+            "hidden": hidden,
+            "parameters": dbm_row.n_parameters,
+            "energy_per_site": trained,
+            "error": None,
+            "relative_error": abs(trained - exact) / abs(exact),
+        },
+    ]
+    for row in rows:
+        table.append(
+            {
+                "machine": row.name + (" optimised, sampled" if row is dbm_row else ""),
+                "hidden": row.n_hidden,
+                "parameters": row.n_parameters,
+                "energy_per_site": row.energy_per_site,
+                "error": row.error_per_site,
+                "relative_error": abs(row.energy_per_site - exact) / abs(exact),
+            }
+        )
+    res.add_table("dbm_vs_rbm", table)
+    res.add_metric("dbm_optimised_energy_per_site", dbm_row.energy_per_site, dbm_row.error_per_site)
+    res.add_metric("dbm_optimised_energy_per_site_exact", trained)
+    for label, row in zip(("equal_hidden", "equal_parameters"), rbm_rows, strict=True):
+        res.add_metric(f"rbm_{label}_energy_per_site", row.energy_per_site, row.error_per_site)
+    z = abs(dbm_row.energy_per_site - trained) / dbm_row.error_per_site
+    res.add_check(
+        f"optimised DBM (deep layer sampled, paired, K = {int(cfg['conditional'])}): sampled energy = its "
+        f"exact energy within {SAMPLING_SIGMAS:g} sigma (N = {n})",
+        bool(z <= SAMPLING_SIGMAS),
+        f"{dbm_row.energy_per_site:.6f} +- {dbm_row.error_per_site:.6f} vs {trained:.6f} ({z:.2f} sigma)",
+    )
+    res.add_check(
+        "optimisation lowers the DBM's exact energy below the construction's",
+        trained < start,
+        f"{start:.6f} -> {trained:.6f} (ground state {exact:.6f})",
+    )
+    claims = []
+    for row in rbm_rows:
+        diff = trained - row.energy_per_site
+        verdict = three_sigma_verdict(diff, row.error_per_site)
+        claims.append(
+            {
+                "claim": f"the optimised DBM improves on the {row.name} ({row.n_parameters} parameters)",
+                "rbm": row.name,
+                "measured": f"E_DBM (exact) - E_RBM = {diff:.6f} +- {row.error_per_site:.6f} per site",
+                "verdict_3_sigma": verdict,
+                "held": verdict == "lower",
+            }
+        )
+    res.add_table("claims", claims)  # reported, not checked: the measured answer to the issue's claim
+    held = any(c["held"] for c in claims)
+    return (
+        f"Claim tested (issue 12): the optimised DBM improves on the RBM of the same size. At N = {n} it "
+        f"{'held' if held else 'did not hold'}: "
+        + "; ".join(f"against the {c['rbm']}: {c['verdict_3_sigma']}" for c in claims)
+        + " (DBM's exact energy against the RBM's sampled one, 3 sigma; table claims). The same comparison "
+        "from N = 8 to 64: docs/quantum_dbm_vmc.md."
+    )
+
+
 DBM_IMAGINARY_TIME = Experiment(
     name="dbm-imaginary-time",
     description="Deep Boltzmann machine = exact imaginary-time evolution (TFIM, Heisenberg): amplitudes, "
-    "sampling, Trotter order",
+    "sampling, Trotter order, optimised DBM vs RBM",
     defaults={
         "n_sites": 12,
         "h": 1.0,
@@ -283,6 +397,17 @@ DBM_IMAGINARY_TIME = Experiment(
         "heisenberg_order_tau": 12.0,
         "heisenberg_order_dtaus": [0.2, 0.1, 0.05],
         "heisenberg_sampling": [12, 0.1, 20, 12800],
+        "compare": {
+            "n_sites": 8,
+            "h": 1.0,
+            "dtau": 0.3,
+            "iterations": 100,
+            "learning_rate": 0.05,
+            "chains": 32,
+            "samples": 32,
+            "conditional": 4,
+            "final_samples": 200,
+        },
     },
     quick={
         "n_sites": 6,
@@ -296,10 +421,21 @@ DBM_IMAGINARY_TIME = Experiment(
         "heisenberg_order_sites": 4,
         "heisenberg_order_tau": 8.0,
         "heisenberg_sampling": [6, 0.1, 4, 2048],
+        "compare": {
+            "n_sites": 6,
+            "h": 1.0,
+            "dtau": 0.3,
+            "iterations": 20,
+            "learning_rate": 0.05,
+            "chains": 16,
+            "samples": 16,
+            "conditional": 2,
+            "final_samples": 100,
+        },
     },
     run=run_dbm_imaginary_time,
     reference=REFERENCE,
-    full_time_s=26,  # measured wall time of the full setting on 2 CPU cores (2026-11-27)
+    full_time_s=52,  # measured wall time of the full setting on 2 CPU cores (2026-11-27, with the DBM vs RBM)
 )
 
 EXPERIMENTS = [DBM_IMAGINARY_TIME]

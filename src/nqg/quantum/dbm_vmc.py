@@ -549,3 +549,114 @@ class DBMVMC:
                 **extra,
             )
         return DBMVMCResult(out.state, out.history, final, self.n_parameters)
+
+
+@dataclass
+class TrainedEnergy:
+    """One optimised machine of :func:`compare_with_rbm`: its final energy per site from fresh samples
+    (with the standard error), its size, the sampled energy per site of every iteration, and the time."""
+
+    name: str
+    energy_per_site: float
+    error_per_site: float
+    n_parameters: int
+    n_hidden: int
+    history: np.ndarray
+    seconds: float
+    result: object = None
+
+
+def compare_with_rbm(
+    dbm: TrotterDBM,
+    rbm_hidden: tuple[int, ...] | list[int],
+    *,
+    iterations: int,
+    learning_rate: float = 0.05,
+    sr_shift: float = 0.01,
+    max_norm: float | None = 1.0,
+    n_chains: int = 32,
+    n_samples: int = 32,
+    n_conditional: int = 1,
+    local_energy: str = "plain",
+    keep_sparsity: bool = False,
+    final_samples: int = 200,
+    seed: int = 0,
+    train_dbm: bool = True,
+) -> list[TrainedEnergy]:
+    """Optimise the DBM (:class:`DBMVMC`, deep layer sampled) and nqg's RBMs with ``rbm_hidden`` hidden
+    units on the same Hamiltonian, with the same optimizer (SR with ``sr_shift`` and trust region
+    ``max_norm``, then ``optax.sgd(learning_rate)``) and iterations; the DBM first (unless
+    ``train_dbm=False``), then one row per RBM.
+
+    The DBM draws ``n_chains * n_samples`` visible samples per iteration and ``n_conditional`` conditional
+    sweeps for each; every RBM draws ``n_conditional`` times as many samples (the same number of local
+    energies). Final energies come from fresh samples: ``n_chains * final_samples`` for the DBM, nqg's
+    12 repeated estimates for the RBMs."""
+    import time
+
+    from nqg.quantum.hilbert import SpinHilbert
+    from nqg.quantum.models import RBM, count_parameters
+    from nqg.quantum.samplers import MetropolisLocal
+    from nqg.quantum.vmc import SR, VMC
+
+    n = dbm.n_sites
+    rows = []
+    if train_dbm:
+        t0 = time.perf_counter()
+        driver = DBMVMC(
+            dbm,
+            optax.sgd(learning_rate),
+            sr_shift=sr_shift,
+            max_norm=max_norm,
+            keep_sparsity=keep_sparsity,
+            n_chains=n_chains,
+            n_samples=n_samples,
+            n_conditional=n_conditional,
+            local_energy=local_energy,
+        )
+        res = driver.run(iterations, jax.random.key(seed), progress=False, final_samples=final_samples)
+        kind = "sparse" if keep_sparsity else "dense"
+        rows.append(
+            TrainedEnergy(
+                f"DBM ({kind}, K = {n_conditional})",
+                res.energy / n,
+                res.energy_error / n,
+                driver.n_parameters,
+                dbm.machine.n_hidden,
+                np.asarray(res.history["energy"]) / n,
+                time.perf_counter() - t0,
+                res,
+            )
+        )
+    for n_hidden in rbm_hidden:
+        t0 = time.perf_counter()
+        model = RBM(n, alpha=n_hidden / n, key=jax.random.key(seed))
+        sampler = MetropolisLocal(
+            SpinHilbert(n), n_chains=n_chains, n_samples=n_chains * n_samples * n_conditional
+        )
+        vmc = VMC(
+            dbm.hamiltonian,
+            model,
+            sampler,
+            optax.sgd(learning_rate),
+            sr=SR(diag_shift=sr_shift, max_norm=max_norm),
+        )
+        out = vmc.run(iterations, jax.random.key(seed + 1), progress=False, final_estimate_repeats=12)
+        rows.append(
+            TrainedEnergy(
+                f"RBM (H = {n_hidden})",
+                out.energy / n,
+                out.energy_error / n,
+                count_parameters(model),
+                n_hidden,
+                np.asarray(out.history["energy"]) / n,
+                time.perf_counter() - t0,
+                out,
+            )
+        )
+    return rows
+
+
+def three_sigma_verdict(diff: float, sigma: float) -> str:
+    """``"lower"``, ``"higher"`` or ``"indistinguishable"``: ``diff`` against ``3 sigma``."""
+    return "lower" if diff < -3 * sigma else ("higher" if diff > 3 * sigma else "indistinguishable")
