@@ -59,12 +59,15 @@ from nqg.quantum.dbm_vmc import compare_with_rbm, count_dbm_parameters, enumerat
 DTAU_GRID = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 
-def construction(n: int, h: float, steps: int):
+def construction(n: int, h: float, steps: int, dtau: float | None = None):
     """The M-step DBM with the grid ``dtau`` of lowest exact energy, and that energy per site.
 
     Beyond :data:`MAX_EXACT_SITES` the Trotter state cannot be enumerated: ``dtau`` is then chosen on the
     largest even chain that can (the energy per site of the M-step state is intensive), and the returned
     energy is ``nan``."""
+    if dtau is not None:  # given: no grid search (its exact energy where the Trotter state is enumerable)
+        dbm = tfim_dbm(chain(n), h, dtau, steps)
+        return dbm, dtau, exact_trotter_energy(dbm) / n if n <= MAX_EXACT_SITES else float("nan")
     n_pick = n if n <= MAX_EXACT_SITES else MAX_EXACT_SITES - MAX_EXACT_SITES % 2
     lat = chain(n_pick)
     trotter = {dt: exact_trotter_energy(tfim_dbm(lat, h, dt, steps)) / n_pick for dt in DTAU_GRID}
@@ -83,7 +86,7 @@ def exact_mode(args) -> None:
     for n in args.sites:
         exact = tfim_exact(n, args.h) / n
         for steps in args.steps:
-            dbm, dtau, e_trot = construction(n, args.h, steps)
+            dbm, dtau, e_trot = construction(n, args.h, steps, args.dtau)
             mach = dbm.machine
             print(
                 f"\nN = {n}, M = {steps}: exact E/N = {exact:.9f}; construction dtau = {dtau}, "
@@ -154,14 +157,15 @@ def sampled_mode(args) -> None:
 
 def sampled_one(args, n: int, steps: int) -> None:
     exact = tfim_exact(n, args.h) / n
-    dbm, dtau, e_trot = construction(n, args.h, steps)
+    dbm, dtau, e_trot = construction(n, args.h, steps, args.dtau)
     n_hidden = dbm.machine.n_hidden
     k = args.conditional
     n_per_iter = args.chains * args.samples
     print(f"\nTFIM chain N = {n}, h = {args.h}: exact E/N = {exact:.6f}")
     print(f"load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
-        f"construction: M = {steps}, dtau = {dtau} (best of {DTAU_GRID}), exact E/N = {e_trot:.6f}; "
+        f"construction: M = {steps}, dtau = {dtau} "
+        f"({'given' if args.dtau is not None else f'best of {DTAU_GRID}'}), exact E/N = {e_trot:.6f}; "
         f"{n_hidden} hidden, {dbm.machine.n_deep} deep units"
     )
     rbm_hidden = []
@@ -259,6 +263,9 @@ def main() -> None:
     ap.add_argument("--final", type=int, default=200, help="sampled: final samples per chain")
     ap.add_argument("--sparse", action="store_true", help="sampled: keep the construction's sparsity")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--dtau", type=float, default=None, help="the construction's dtau (default: the grid's best)"
+    )
     ap.add_argument("--no-dbm", action="store_true", help="sampled: the RBMs only")
     ap.add_argument("--no-rbm", action="store_true", help="sampled: the DBM only")
     args = ap.parse_args()
