@@ -168,10 +168,8 @@ def sampled_one(args, n: int, steps: int) -> None:
         f"({'given' if args.dtau is not None else f'best of {DTAU_GRID}'}), exact E/N = {e_trot:.6f}; "
         f"{n_hidden} hidden, {dbm.machine.n_deep} deep units"
     )
-    rbm_hidden = []
-    for match in [] if args.no_rbm else args.rbm_match:
-        p_dbm = count_dbm_parameters(dbm.machine, args.sparse)
-        rbm_hidden.append(n_hidden if match == "hidden" else rbm_hidden_for_parameters(n, p_dbm))
+    matched = rbm_hidden_for_parameters(n, count_dbm_parameters(dbm.machine, args.sparse))
+    rbm_hidden = [n_hidden if m == "hidden" else matched for m in ([] if args.no_rbm else args.rbm_match)]
     rows = compare_with_rbm(
         dbm,
         rbm_hidden,

@@ -337,7 +337,8 @@ def compare_dbm_with_rbm(res: Result, cfg: dict[str, Any], ctx: RunContext) -> s
     n, h = int(cfg["n_sites"]), float(cfg["h"])
     dbm = tfim_dbm(chain(n), h, float(cfg["dtau"]), 1)
     hidden = dbm.machine.n_hidden
-    matched = rbm_hidden_for_parameters(n, count_dbm_parameters(dbm.machine))
+    n_params = count_dbm_parameters(dbm.machine)
+    matched = rbm_hidden_for_parameters(n, n_params)
     rows = compare_with_rbm(
         dbm,
         [hidden, matched],
@@ -354,35 +355,31 @@ def compare_dbm_with_rbm(res: Result, cfg: dict[str, Any], ctx: RunContext) -> s
     start = exact_trotter_energy(dbm) / n
     trained = enumerated_energy(rows[0].result.machine, dbm.hamiltonian) / n
     dbm_row, rbm_rows = rows[0], rows[1:]
+
+    def entry(machine, n_hidden, n_parameters, energy, error=None):
+        return {
+            "machine": machine,
+            "hidden": n_hidden,
+            "parameters": n_parameters,
+            "energy_per_site": energy,
+            "error": error,
+            "relative_error": abs(energy - exact) / abs(exact),
+        }
+
     table = [
-        {
-            "machine": "DBM construction (M = 1, not trained)",
-            "hidden": hidden,
-            "parameters": count_dbm_parameters(dbm.machine),
-            "energy_per_site": start,
-            "error": None,
-            "relative_error": abs(start - exact) / abs(exact),
-        },
-        {
-            "machine": "DBM optimised, exact energy (enumerated)",
-            "hidden": hidden,
-            "parameters": dbm_row.n_parameters,
-            "energy_per_site": trained,
-            "error": None,
-            "relative_error": abs(trained - exact) / abs(exact),
-        },
+        entry("DBM construction (M = 1, not trained)", hidden, n_params, start),
+        entry("DBM optimised, exact energy (enumerated)", hidden, dbm_row.n_parameters, trained),
     ]
-    for row in rows:
-        table.append(
-            {
-                "machine": row.name + (" optimised, sampled" if row is dbm_row else ""),
-                "hidden": row.n_hidden,
-                "parameters": row.n_parameters,
-                "energy_per_site": row.energy_per_site,
-                "error": row.error_per_site,
-                "relative_error": abs(row.energy_per_site - exact) / abs(exact),
-            }
+    table += [
+        entry(
+            row.name + (" optimised, sampled" if row is dbm_row else ""),
+            row.n_hidden,
+            row.n_parameters,
+            row.energy_per_site,
+            row.error_per_site,
         )
+        for row in rows
+    ]
     res.add_table("dbm_vs_rbm", table)
     res.add_metric("dbm_optimised_energy_per_site", dbm_row.energy_per_site, dbm_row.error_per_site)
     res.add_metric("dbm_optimised_energy_per_site_exact", trained)
@@ -403,12 +400,13 @@ def compare_dbm_with_rbm(res: Result, cfg: dict[str, Any], ctx: RunContext) -> s
     for row in rbm_rows:
         diff = trained - row.energy_per_site
         verdict = three_sigma_verdict(diff, row.error_per_site)
+        difference = f"{diff:.6f} +- {row.error_per_site:.6f} per site"
         claims.append(
             {
                 "claim": f"the optimised DBM improves on the {row.name} ({row.n_parameters} parameters)",
                 "rbm": row.name,
-                "measured": f"E_DBM (exact) - E_RBM = {diff:.6f} +- {row.error_per_site:.6f} per site",
-                "difference": f"{diff:.6f} +- {row.error_per_site:.6f} per site",
+                "measured": f"E_DBM (exact) - E_RBM = {difference}",
+                "difference": difference,
                 "verdict_3_sigma": verdict,
                 "held": verdict == "lower",
             }
